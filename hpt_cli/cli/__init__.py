@@ -1,0 +1,70 @@
+"""The `hpt` command: a thin click layer over the core (hpt_cli.spec, .search, .runner ...).
+
+Every command builds core objects, calls them, and prints. Core errors (HptError) become one
+line per problem on stderr and their exit code; tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hpt_cli import __version__
+from hpt_cli.errors import ExitCode, HptError
+
+
+class HptGroup(click.Group):
+    """Turns HptError into `error: ...` lines and the error's exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HptError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug in hpt, not the user's fault: say so in one line
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(
+                f"error: internal error {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(ExitCode.INTERNAL)
+
+
+@click.group(cls=HptGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="hpt", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """hpt: hyperparameter sweeps from a JSON spec.
+
+    \b
+    Check a spec, see its trials, then run them:
+      hpt validate experiments/quickstart.json
+      hpt expand experiments/quickstart.json --limit 5
+      hpt run experiments/quickstart.json --output runs
+
+    Exit codes: 0 ok, 1 trials failed, 2 bad spec or usage, 3 interrupted,
+    4 storage unreachable (results kept in the spool).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+from hpt_cli.cli import spec_commands  # noqa: E402,F401  (registers the commands)
+
+
+def main() -> None:
+    cli.main(prog_name="hpt")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

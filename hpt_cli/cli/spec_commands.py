@@ -1,0 +1,171 @@
+"""`hpt validate`, `hpt expand`, `hpt schema`: check a spec before spending GPU hours."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import io
+import json
+from datetime import date
+from itertools import islice
+
+import click
+
+from hpt_cli.cli import cli
+from hpt_cli.cli.table import render
+from hpt_cli.search import configurations_by_architecture, expand
+from hpt_cli.spec import load_spec, parse_spec, schema
+from hpt_cli.spec.model import Spec
+
+spec_argument = click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+
+
+def today_option(func):
+    return click.option(
+        "--today",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="The run day for rolling date ranges (YYYY-MM-DD); default: today.",
+    )(func)
+
+
+def _day(value) -> date | None:
+    return value.date() if value is not None else None
+
+
+def read_spec(spec_path: str, today) -> Spec:
+    """Load SPEC (a file, or - for standard input) for the run day `today` (None: today)."""
+    if spec_path == "-":
+        text = sys.stdin.read()
+        return parse_spec(text, source="<stdin>", today=_day(today), default_name="stdin")
+    return load_spec(spec_path, today=_day(today))
+
+
+def describe_ranges(spec: Spec) -> str:
+    n = len(spec.date_ranges)
+    text = f"{n} date range" + ("s" if n != 1 else "")
+    if spec.rolling is not None:
+        r = spec.rolling
+        text += f" (rolling: {r.count} x {r.length}, step {r.step}, ending {spec.date_ranges[-1].end})"
+    return text
+
+
+@cli.command()
+@spec_argument
+@today_option
+def validate(spec_path: str, today) -> None:
+    """Check a spec: prints `ok` and its size, or every problem with its JSON path (exit 2).
+
+    \b
+    Example:
+      hpt validate experiments/seed-lstm-attention.json
+      ok: experiments/seed-lstm-attention.json: 27 trials (lstm-attention: 27 configurations x 1 date range x 1 repeat)
+    """
+    spec = read_spec(spec_path, today)
+    trials = expand(spec)
+    archs = ", ".join(spec.architectures)
+    click.echo(
+        f"ok: {spec_path}: {len(trials)} trials ({archs}: {len(trials.space)} configurations x "
+        f"{describe_ranges(spec)} x {spec.search.repeats} repeat{'s' if spec.search.repeats != 1 else ''})"
+    )
+
+
+@cli.command(name="expand")
+@spec_argument
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many trials to list (in dispatch order).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="table for people; json or csv for scripts.")
+@today_option
+def expand_command(spec_path: str, limit: int, fmt: str, today) -> None:
+    """Show what a spec expands to: trial counts per architecture and date range, the resolved
+    date ranges, and the first trials in the order they will run. Nothing runs.
+
+    \b
+    Example:
+      hpt expand experiments/seed-lstm-attention.json --limit 3
+      hpt expand experiments/rolling.json --today 2016-09-15 --format json
+    """
+    spec = read_spec(spec_path, today)
+    trials = expand(spec)
+    per_arch = configurations_by_architecture(trials.space)
+    first = list(islice(iter(trials), limit))
+    params = spec.parameter_names
+    if fmt == "json":
+        click.echo(json.dumps(_as_json(spec, trials, per_arch, first), indent=2))
+    elif fmt == "csv":
+        click.echo(_as_csv(first, params), nl=False)
+    else:
+        click.echo(_as_table(spec, spec_path, trials, per_arch, first, params))
+
+
+def _counts(spec: Spec, per_arch: dict[str, int]) -> list[tuple[str, str, int]]:
+    return [
+        (arch, str(r), configs * spec.search.repeats)
+        for arch, configs in per_arch.items()
+        for r in spec.date_ranges
+    ]
+
+
+def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
+    s = spec.search
+    order = f", {s.order} order" if s.strategy == "grid" else ""
+    out = [
+        f"spec     {spec_path} ({spec.name})",
+        f"search   {s.strategy}{order}, seed {s.seed}",
+        f"trials   {len(trials)} = {len(trials.space)} configurations x {describe_ranges(spec)}"
+        f" x {s.repeats} repeat{'s' if s.repeats != 1 else ''}",
+        "",
+        render(["architecture", "date range", "trials"], _counts(spec, per_arch)),
+        "",
+    ]
+    if first:
+        out.append(f"first {len(first)} of {len(trials)} trials:")
+        header = ["#", "trial", "architecture", "date range", *(["repeat"] if s.repeats > 1 else []), *params]
+        rows = [
+            [t.index, t.id, t.architecture, str(t.date_range), *([t.repeat] if s.repeats > 1 else []),
+             *(t.params.get(p, "") for p in params)]
+            for t in first
+        ]
+        out.append(render(header, rows))
+    return "\n".join(out)
+
+
+def _as_json(spec, trials, per_arch, first) -> dict:
+    return {
+        "name": spec.name,
+        "total": len(trials),
+        "configurations": len(trials.space),
+        "date_ranges": [r.to_json() for r in spec.date_ranges],
+        "counts": [{"architecture": a, "date_range": r, "trials": n} for a, r, n in _counts(spec, per_arch)],
+        "trials": [
+            {"index": t.index, "id": t.id, "architecture": t.architecture,
+             "date_range": t.date_range.to_json(), "repeat": t.repeat, "seed": t.seed, "params": t.params}
+            for t in first
+        ],
+    }
+
+
+def _as_csv(first, params) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["index", "trial_id", "architecture", "start", "end", "repeat", "seed", *params])
+    for t in first:
+        values = [_csv_value(t.params[p]) if p in t.params else "" for p in params]
+        writer.writerow([t.index, t.id, t.architecture, *t.date_range.to_json(), t.repeat, t.seed, *values])
+    return buf.getvalue()
+
+
+@cli.command(name="schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the spec (for editors and CI checks).
+
+    \b
+    Example:
+      hpt schema > hpt-spec.schema.json
+    """
+    click.echo(json.dumps(schema(), indent=2))
+
+
+def _csv_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

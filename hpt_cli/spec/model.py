@@ -1,0 +1,147 @@
+"""The resolved spec: frozen dataclasses, every default filled in, dates concrete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from hpt_cli.dates import DateRange, Length
+from hpt_cli.spec.domains import Domain
+
+BUNDLED_DATA = "chicago_ridership"
+
+
+@dataclass(frozen=True)
+class Search:
+    strategy: str = "grid"  # grid | random
+    trials: int | None = None  # random: how many configurations to draw
+    seed: int = 0
+    order: str = "shuffled"  # grid: shuffled | sequential
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str = "val_mse"
+    mode: str = "min"  # min | max
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data is; `path` None means the bundled Chicago ridership data set."""
+
+    path: str | None = None
+    date_column: str = "date"
+    target: str = "ridership"
+    validation: Length = field(default_factory=lambda: Length(1, "M"))
+
+    @property
+    def name(self) -> str:
+        if self.path is None:
+            return BUNDLED_DATA
+        base = self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        for suffix in (".gz", ".csv", ".parquet", ".pq"):
+            base = base.removesuffix(suffix)
+        return base
+
+
+@dataclass(frozen=True)
+class Resources:
+    gpus_per_trial: float = 0.0
+    cpus_per_trial: int = 1
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    timeout: float | None = None  # seconds
+    retries: int = 0
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class Rolling:
+    count: int
+    length: Length
+    step: Length
+    end: str  # "today" or an ISO date
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    architectures: tuple[str, ...]
+    date_ranges: tuple[DateRange, ...]
+    parameters: tuple[tuple[str, Domain], ...] = ()  # shared by every architecture
+    command: tuple[str, ...] | None = None
+    rolling: Rolling | None = None
+    search: Search = Search()
+    objective: Objective = Objective()
+    metrics: tuple[str, ...] = ()
+    data: DataSpec = DataSpec()
+    resources: Resources = Resources()
+    trial: TrialSettings = TrialSettings()
+    output: str = "runs"
+    today: date | None = None
+    # model selection: each architecture's own parameters ({"mlp": {...}, "ridge": {...}})
+    per_architecture: tuple[tuple[str, tuple[tuple[str, Domain], ...]], ...] | None = None
+
+    def space_of(self, architecture: str) -> tuple[tuple[str, Domain], ...]:
+        """The (name, domain) pairs one architecture is tuned over."""
+        if self.per_architecture is not None:
+            return dict(self.per_architecture).get(architecture, ())
+        return self.parameters
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Every parameter name of every architecture, in the order the spec declares them."""
+        names: dict[str, None] = {}
+        for arch in self.architectures:
+            names.update((n, None) for n, _ in self.space_of(arch))
+        return list(names)
+
+    def all_domains(self) -> list[tuple[str, str, Domain]]:
+        """(architecture, name, domain) for every architecture's parameters."""
+        return [(a, n, d) for a in self.architectures for n, d in self.space_of(a)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolved spec: every default explicit, date ranges as dates. It parses again
+        to the same spec (a test holds that), and `meta()` says how it was resolved."""
+        out: dict[str, Any] = {"name": self.name}
+        arch = self.architectures
+        out["architecture"] = arch[0] if len(arch) == 1 else list(arch)
+        if self.command is not None:
+            out["command"] = list(self.command)
+        out["date-range"] = [r.to_json() for r in self.date_ranges]
+        if self.per_architecture is not None:
+            out["parameters"] = {a: {n: d.to_json() for n, d in ps} for a, ps in self.per_architecture}
+        else:
+            out["parameters"] = {n: d.to_json() for n, d in self.parameters}
+        s = self.search
+        out["search"] = {"strategy": s.strategy, "seed": s.seed, "order": s.order, "repeats": s.repeats}
+        if s.trials is not None:
+            out["search"]["trials"] = s.trials
+        out["objective"] = {"metric": self.objective.metric, "mode": self.objective.mode}
+        out["metrics"] = list(self.metrics)
+        d = self.data
+        out["data"] = {"date_column": d.date_column, "target": d.target, "validation": str(d.validation)}
+        if d.path is not None:
+            out["data"] = {"path": d.path, **out["data"]}
+        out["resources"] = {"gpus_per_trial": self.resources.gpus_per_trial,
+                            "cpus_per_trial": self.resources.cpus_per_trial}
+        t = self.trial
+        out["trial"] = {"retries": t.retries}
+        if t.timeout is not None:
+            out["trial"]["timeout"] = t.timeout
+        if t.epochs is not None:
+            out["trial"]["epochs"] = t.epochs
+        out["output"] = self.output
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        """How the spec was resolved: the run day and the rolling rule, if any."""
+        out: dict[str, Any] = {"today": self.today.isoformat() if self.today else None}
+        if self.rolling is not None:
+            r = self.rolling
+            out["rolling"] = {"count": r.count, "length": str(r.length), "step": str(r.step), "end": r.end}
+        return out

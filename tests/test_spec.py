@@ -1,0 +1,214 @@
+"""Spec parsing: the seed spec as printed, defaults, and one clear line per problem."""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from hpt_cli.errors import SpecError
+from hpt_cli.spec import load_spec, parse_spec
+from hpt_cli.spec.domains import Choice, Fixed, Grid, Int, Normal, Quantized, Uniform
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = (
+    '{"architecture": "lstm-attention", "date-range": [["2017-01-01", "2017-04-01"]], "parameters": '
+    '{"num_of_attentions": [1, 2, 3], "attention_hidden_layer_size": [32, 128, 256], '
+    '"attention_regularization": [0.1, 0.01, 0.001]}}'
+)
+TODAY = date(2026, 11, 22)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, source="s.json", today=TODAY)
+    return str(info.value).splitlines()
+
+
+def test_seed_spec_as_printed_with_defaults():
+    spec = parse_spec(SEED, today=TODAY)
+    assert spec.architectures == ("lstm-attention",)
+    assert [str(r) for r in spec.date_ranges] == ["2017-01-01..2017-04-01"]
+    assert spec.parameters[0] == ("num_of_attentions", Grid((1, 2, 3)))
+    assert spec.search.strategy == "grid" and spec.search.order == "shuffled" and spec.search.seed == 0
+    assert spec.objective.metric == "val_mse" and spec.objective.mode == "min"
+    assert spec.output == "runs" and spec.trial.retries == 0 and spec.resources.cpus_per_trial == 1
+    assert spec.data.path is None and spec.data.name == "chicago_ridership"
+
+
+def test_date_ranges_alias():
+    alias = parse_spec(SEED.replace('"date-range"', '"date_ranges"'), today=TODAY)
+    assert alias.date_ranges == parse_spec(SEED, today=TODAY).date_ranges
+
+
+def test_the_seed_file_in_experiments_is_verbatim():
+    assert json.loads((ROOT / "experiments/seed-lstm-attention.json").read_text()) == json.loads(SEED)
+
+
+def test_every_distribution_parses():
+    spec = parse_spec(json.dumps({
+        "architecture": "mlp",
+        "parameters": {
+            "a": {"distribution": "uniform", "low": 0, "high": 1},
+            "b": {"distribution": "loguniform", "low": 1e-4, "high": 1e-1},
+            "c": {"distribution": "int", "low": 1, "high": 8, "log": True},
+            "d": {"distribution": "randint", "low": 0, "high": 10, "step": 2},
+            "e": {"distribution": "choice", "values": ["x", "y"], "weights": [3, 1]},
+            "f": {"distribution": "normal", "mu": 0, "sigma": 1},
+            "g": {"distribution": "lognormal", "mu": 0, "sigma": 0.5},
+            "h": {"distribution": "quniform", "low": 0, "high": 10, "q": 2},
+            "i": {"distribution": "qloguniform", "low": 1, "high": 100, "q": 1},
+            "j": {"value": [1, 2]},
+            "k": 64,
+        },
+    }), today=TODAY)
+    domains = dict(spec.parameters)
+    assert domains["a"] == Uniform(0, 1) and domains["b"] == Uniform(1e-4, 1e-1, log=True)
+    assert domains["c"] == Int(1, 8, log=True) and domains["d"] == Int(0, 10, step=2)
+    assert domains["e"] == Choice(("x", "y"), (3, 1))
+    assert domains["f"] == Normal(0, 1) and domains["g"] == Normal(0, 0.5, log=True)
+    assert domains["h"] == Quantized(0, 10, 2) and domains["i"] == Quantized(1, 100, 1, log=True)
+    assert domains["j"] == Fixed([1, 2]) and domains["k"] == Fixed(64)
+    assert spec.search.strategy == "random" and spec.search.trials == 20
+
+
+def test_resolved_spec_parses_back_to_the_same_spec():
+    for path in sorted((ROOT / "experiments").glob("*.json")):
+        spec = load_spec(path, today=TODAY)
+        again = parse_spec(json.dumps(spec.to_json()), today=TODAY, default_name=path.stem)
+        assert again.date_ranges == spec.date_ranges
+        assert again.to_json() == spec.to_json(), path.name
+
+
+# The ten kinds of bad spec of the issue's acceptance, each one line naming the JSON path.
+BAD = {
+    "malformed JSON": (
+        '{"architecture": "mlp",\n "parameters": {"lr": [1, 2,]}}',
+        "s.json:2: $: malformed JSON at line 2 column 29: Expecting value",
+    ),
+    "unknown key": (
+        '{"architecture": "mlp",\n "paramters": {}}',
+        "s.json:2: paramters: unknown key 'paramters'; did you mean 'parameters'?",
+    ),
+    "wrong type": (
+        '{"architecture": "mlp", "search": {"trials": "ten"}}',
+        "s.json:1: search.trials: expected an integer >= 1, got a string \"ten\"",
+    ),
+    "empty grid": (
+        '{"architecture": "mlp", "parameters": {"lr": []}}',
+        "s.json:1: parameters.lr: empty grid: give at least one value, or a scalar to fix the parameter",
+    ),
+    "low >= high": (
+        '{"architecture": "mlp", "parameters": {\n"lr": {"distribution": "uniform", "low": 1, "high": 1}}}',
+        "s.json:2: parameters.lr.low: low < high must hold, got low=1, high=1",
+    ),
+    "loguniform low <= 0": (
+        '{"architecture": "mlp", "parameters": {"lr": {"distribution": "loguniform", "low": 0, "high": 1}}}',
+        "s.json:1: parameters.lr.low: a log scale needs low > 0, got low=0",
+    ),
+    "end before start": (
+        '{"architecture": "mlp", "date-range": [["2017-04-01", "2017-01-01"]]}',
+        "s.json:1: date-range[0][1]: end 2017-01-01 must be after start 2017-04-01 (ranges are [start, end))",
+    ),
+    "bad date string": (
+        '{"architecture": "mlp", "date-range": [["2017-02-30", "2017-04-01"]]}',
+        "s.json:1: date-range[0][0]: '2017-02-30' is not a day of the calendar",
+    ),
+    "unknown distribution": (
+        '{"architecture": "mlp", "parameters": {"lr": {"distribution": "gaussian", "mu": 0, "sigma": 1}}}',
+        "s.json:1: parameters.lr.distribution: unknown distribution \"gaussian\"; known: uniform, "
+        "loguniform, int, randint, choice, normal, lognormal, quniform, qloguniform",
+    ),
+    "rolling count 0": (
+        '{"architecture": "mlp", "date-range": {"rolling": {"count": 0, "length": "3M"}}}',
+        "s.json:1: date-range.rolling.count: expected an integer >= 1, got 0",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_spec_one_line_with_json_path(kind):
+    text, expected = BAD[kind]
+    assert problems(text) == [expected]
+
+
+def test_every_problem_is_reported_at_once():
+    text = """{
+  "architecture": "mlp",
+  "parameters": {
+    "lr": {"distribution": "loguniform", "low": -1, "high": 1},
+    "hidden": []
+  },
+  "objective": {"mode": "maximize"},
+  "trial": {"timeout": "soon"}
+}"""
+    assert problems(text) == [
+        "s.json:4: parameters.lr.low: a log scale needs low > 0, got low=-1",
+        "s.json:5: parameters.hidden: empty grid: give at least one value, or a scalar to fix the parameter",
+        "s.json:7: objective.mode: expected one of 'min', 'max', got \"maximize\"",
+        "s.json:8: trial.timeout: expected a duration such as 90, '90s', '30m' or '2h', got 'soon'",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[]', "s.json:1: $: expected an object, got a list"),
+        ('{"parameters": {}}', "s.json:1: architecture: missing; name an architecture (e.g. \"mlp\") or give a \"command\""),
+        ('{"architecture": "mlp", "search": {"stratgy": "grid"}}',
+         "s.json:1: search.stratgy: unknown key 'stratgy'; did you mean 'strategy'?"),
+        ('{"architecture": "mlp", "zzz": 1}',
+         "s.json:1: zzz: unknown key 'zzz'; known keys: name, architecture, command, date-range, date_ranges, "
+         "parameters, search, objective, metrics, data, resources, trial, output"),
+        ('{"architecture": "mlp", "parameters": {"lr": {"distribution": "uniform", "low": 0, "hi": 1}}}',
+         "s.json:1: parameters.lr.hi: unknown key 'hi'; did you mean 'high'?\n"
+         "s.json:1: parameters.lr.high: missing; uniform needs a number here"),
+        ('{"architecture": "mlp", "parameters": {"lr": {"distribution": "uniform", "low": 0}}}',
+         "s.json:1: parameters.lr.high: missing; uniform needs a number here"),
+        ('{"architecture": "mlp", "parameters": {"lr": {"distribution": "uniform", "low": 0, "high": 1}}, '
+         '"search": {"strategy": "grid"}}',
+         "s.json:1: parameters.lr: grid search cannot enumerate a distribution; give a list of values, "
+         "or set search.strategy to \"random\""),
+        ('{"architecture": "mlp", "parameters": {"c": {"distribution": "choice", "values": []}}}',
+         "s.json:1: parameters.c.values: choice needs at least one value, got an empty list"),
+        ('{"architecture": "mlp", "parameters": {"c": {"distribution": "choice", "values": [1, 2], "weights": [1]}}}',
+         "s.json:1: parameters.c.weights: weights must have one number per value: 2 values, 1 weights"),
+        ('{"architecture": "mlp", "parameters": {"x": {"low": 1}}}',
+         "s.json:1: parameters.x: an object parameter needs \"distribution\" (e.g. {\"distribution\": "
+         "\"uniform\", \"low\": 0, \"high\": 1}); write {\"value\": {...}} to fix an object value"),
+        ('{"architecture": "mlp", "date-range": [["2017-01-01", "2017-04-01"]], "date_ranges": []}',
+         "s.json:1: date_ranges: give either \"date-range\" or its alias \"date_ranges\", not both"),
+        ('{"architecture": "mlp", "resources": {"gpus_per_trial": 1.5}}',
+         "s.json:1: resources.gpus_per_trial: expected a fraction of one GPU (0.25), 1, or a whole number "
+         "of GPUs, got 1.5"),
+        ('{"architecture": "mlp", "date-range": {"rolling": {"count": 2, "length": "3M", "end": "yesterday"}}}',
+         "s.json:1: date-range.rolling.end: expected an ISO date YYYY-MM-DD, got 'yesterday'"),
+        ('{"command": ["python", "train.py", "--lr", "{lr}"], "parameters": {"learning_rate": [1]}}',
+         "s.json:1: command[3]: unknown placeholder '{lr}'; use a parameter name or one of trial_id, "
+         "artifact_dir, start, end, seed, epochs, device, data_path"),
+        ('{"architecture": ["mlp", "mlp"]}', "s.json:1: architecture[1]: architecture 'mlp' is listed twice"),
+    ],
+)
+def test_more_problems(text, expected):
+    assert problems(text) == expected.splitlines()
+
+
+def test_missing_file_is_a_spec_error(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "nope.json")
+    assert str(info.value) == f"{tmp_path / 'nope.json'}: $: no such file; give the path of a JSON spec"
+
+
+def test_per_architecture_parameter_blocks():
+    spec = parse_spec(json.dumps({
+        "architecture": ["ridge", "mlp"],
+        "parameters": {"ridge": {"alpha": [1, 10]}, "mlp": {"lr": [0.1], "hidden": [[8], [16]]}},
+    }), today=TODAY)
+    assert spec.space_of("ridge") == (("alpha", Grid((1, 10))),)
+    assert [n for n, _ in spec.space_of("mlp")] == ["lr", "hidden"]
+    assert spec.parameter_names == ["alpha", "lr", "hidden"]
+
+
+def test_command_spec_defaults_architecture_to_command():
+    spec = parse_spec('{"command": ["python", "t.py", "{x}", "{trial_id}"], "parameters": {"x": [1]}}', today=TODAY)
+    assert spec.architectures == ("command",) and spec.command == ("python", "t.py", "{x}", "{trial_id}")
