@@ -1,0 +1,140 @@
+"""The architecture registry: a name to a `train(params, ctx) -> dict[str, float]` function.
+
+A name is a built-in ("mlp", "ridge"), an entry point in the group "hpt.architectures", or
+"package.module:function". "command" is reserved for command-template trials, which the trial
+runner (hpt_cli.trialrun) runs itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Callable
+
+from hpt_cli.errors import HptError
+
+if TYPE_CHECKING:
+    from hpt_cli.context import TrialContext
+
+ENTRY_POINT_GROUP = "hpt.architectures"
+COMMAND = "command"
+_BUILTINS = {"mlp": "hpt_cli.architectures.mlp", "ridge": "hpt_cli.architectures.ridge"}
+
+TrainFn = Callable[[dict, "TrialContext"], dict]
+
+__all__ = ["COMMAND", "Architecture", "ArchitectureError", "get", "names"]
+
+
+class ArchitectureError(HptError):
+    """An architecture name that resolves to nothing usable."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    train: TrainFn
+    default_space: dict[str, Any] = field(default_factory=dict, hash=False)  # raw spec-JSON domains
+    lr_params: tuple[str, ...] = ()  # the learning-rate parameters (for an auto mode)
+    metrics: tuple[str, ...] = ()  # what train reports
+    description: str = ""
+
+
+def _command_train(params: dict, ctx: TrialContext) -> dict:
+    raise RuntimeError("architecture 'command' runs the spec's \"command\" template; the trial "
+                       "payload has no command")
+
+
+_COMMAND = Architecture(
+    name=COMMAND, train=_command_train,
+    description="runs the spec's \"command\" template without a shell; metrics come back as JSON",
+)
+
+
+def names() -> list[str]:
+    """Built-in names, then entry point names (sorted); "command" is reserved and not listed."""
+    extra = sorted({ep.name for ep in _entry_points()} - set(_BUILTINS))
+    return sorted(_BUILTINS) + extra
+
+
+@functools.cache
+def get(name: str) -> Architecture:
+    """Resolve a name (cached per process); raise ArchitectureError with one line otherwise."""
+    if name == COMMAND:
+        return _COMMAND
+    if name in _BUILTINS:
+        return importlib.import_module(_BUILTINS[name]).ARCHITECTURE
+    if ":" in name:
+        return _from_reference(name)
+    for ep in _entry_points():
+        if ep.name == name:
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure of a plugin
+                raise ArchitectureError(
+                    f"cannot load architecture {name!r} from entry point {ep.value!r}: {_why(exc)}"
+                ) from None
+            return _as_architecture(obj, name)
+    known = names()
+    hint = difflib.get_close_matches(name, known, n=1)
+    if not hint and "." in name:
+        module, _, attr = name.rpartition(".")
+        hint = [f"{module}:{attr}"]
+    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ArchitectureError(
+        f"unknown architecture {name!r}{tail} (known: {', '.join(known)}; or give 'package.module:function')"
+    )
+
+
+def _entry_points() -> list:
+    try:
+        return list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception:  # noqa: BLE001 - broken distribution metadata must not break the built-ins
+        return []
+
+
+def _from_reference(name: str) -> Architecture:
+    module_name, _, attr = name.partition(":")
+    if not module_name or not attr:
+        raise ArchitectureError(f"architecture {name!r}: expected 'package.module:function'")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:  # as `python -m`: modules beside the spec work
+        sys.path.append(cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - the user's module may fail in any way
+        raise ArchitectureError(
+            f"cannot import {module_name!r} for architecture {name!r}: {_why(exc)}"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            hint = difflib.get_close_matches(part, public, n=1)
+            tail = f"; did you mean '{module_name}:{hint[0]}'?" if hint else ""
+            raise ArchitectureError(f"module {module_name!r} has no attribute {attr!r} "
+                                    f"(architecture {name!r}){tail}")
+        obj = getattr(obj, part)
+    return _as_architecture(obj, name)
+
+
+def _as_architecture(obj: Any, name: str) -> Architecture:
+    if isinstance(obj, Architecture):
+        return obj
+    if not callable(obj):
+        raise ArchitectureError(
+            f"architecture {name!r} is a {type(obj).__name__}, not a function train(params, ctx)"
+        )
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return Architecture(name=name, train=obj, description=doc[0] if doc else "")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ImportError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,76 @@
+"""What a trial function gets besides its parameters: `train(params, ctx) -> dict[str, float]`."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpt_cli.dates import DateRange
+
+CURVE_FILE = "curve.csv"
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """The rows of the trial's date range (`train`) and of the window after it (`validation`)."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    target: str
+    date_column: str
+
+
+@dataclass
+class TrialContext:
+    trial_id: str
+    params: dict[str, Any]
+    date_range: DateRange
+    seed: int
+    device: str = "cpu"  # "cpu" or "cuda:0"
+    epochs: int | None = None  # the spec's trial.epochs; overrides an architecture's default
+    artifact_dir: Path = field(default_factory=Path.cwd)
+    data: TrialData | None = None
+    _header: list[str] = field(default_factory=list, init=False, repr=False)
+    _rows: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.artifact_dir = Path(self.artifact_dir)
+
+    @property
+    def curve_path(self) -> Path:
+        return self.artifact_dir / CURVE_FILE
+
+    def report(self, epoch: int | None = None, **metrics: Any) -> None:
+        """Append one row to artifact_dir/curve.csv and flush it. A key first seen in a later
+        row widens the header: the (small) file is rewritten whole, so nothing is dropped.
+        The first report of a context starts the file afresh (a retried trial does not append
+        to the curve of the failed attempt)."""
+        row: dict[str, Any] = {"epoch": "" if epoch is None else int(epoch)}
+        row.update({str(k): _cell(v) for k, v in metrics.items()})
+        new = [k for k in row if k not in self._header]
+        self._rows.append(row)
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        if new or len(self._rows) == 1:
+            self._header.extend(new)
+            with open(self.curve_path, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=self._header, restval="")
+                writer.writeheader()
+                writer.writerows(self._rows)
+        else:
+            with open(self.curve_path, "a", newline="", encoding="utf-8") as f:
+                csv.DictWriter(f, fieldnames=self._header, restval="").writerow(row)
+
+
+def _cell(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars, 0-d arrays
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            pass
+    if isinstance(value, float):
+        return repr(float(value))  # shortest text that reads back to the same float
+    return value

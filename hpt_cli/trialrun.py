@@ -1,0 +1,80 @@
+"""One trial, inside a worker process: `run_trial(payload) -> {metric: float}`.
+
+Workers serve many trials, so the architecture and the data are resolved once per process
+(hpt_cli.architectures.get and hpt_cli.datasets.load_dataset cache). Exceptions propagate: the
+executor records them. The executor has already sent stdout/stderr to the trial's log.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpt_cli.architectures import COMMAND, get
+from hpt_cli.context import TrialContext, TrialData
+from hpt_cli.dates import DateRange
+from hpt_cli.spec.model import DataSpec
+
+__all__ = ["TrialPayload", "check_metrics", "run_trial"]
+
+
+@dataclass(frozen=True)
+class TrialPayload:
+    """Everything a worker needs for one trial; plain values only, so it pickles anywhere."""
+
+    trial_id: str
+    architecture: str
+    params: dict[str, Any] = field(hash=False)
+    date_range: tuple[str, str]  # ISO days, half-open
+    seed: int
+    epochs: int | None
+    data: DataSpec | None  # None: the trial gets no frames (ctx.data is None)
+    artifact_dir: str
+    device: str = "cpu"
+    command: tuple[str, ...] | None = None
+    timeout: float | None = None  # seconds; enforced here for command trials
+
+
+def run_trial(payload: TrialPayload) -> dict[str, float]:
+    artifact_dir = Path(payload.artifact_dir)
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    if payload.command is not None or payload.architecture == COMMAND:
+        from hpt_cli.command import run_command
+
+        return check_metrics(run_command(payload))
+    architecture = get(payload.architecture)
+    date_range = DateRange.from_json(payload.date_range)
+    data = None
+    if payload.data is not None:
+        from hpt_cli.datasets import load_dataset
+
+        dataset = load_dataset(payload.data)
+        train, validation = dataset.split(date_range, payload.data.validation)
+        data = TrialData(train=train, validation=validation, target=dataset.target,
+                         date_column=dataset.date_column)
+    ctx = TrialContext(
+        trial_id=payload.trial_id, params=dict(payload.params), date_range=date_range, seed=payload.seed,
+        device=payload.device, epochs=payload.epochs, artifact_dir=artifact_dir, data=data,
+    )
+    return check_metrics(architecture.train(dict(payload.params), ctx))
+
+
+def check_metrics(raw: Any) -> dict[str, float]:
+    """{name: float} from what a trial returned: numbers (bools and numpy scalars included) under
+    string keys; NaN and infinity pass. Anything else raises TypeError naming the key."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a trial must return a dict of metric name -> number, got {type(raw).__name__}")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise TypeError(f"metric names must be strings, got {key!r} ({type(key).__name__})")
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, numbers.Real):
+            out[key] = float(value)
+        else:
+            raise TypeError(f"metric {key!r} is {value!r} ({type(value).__name__}); a trial must return "
+                            f"numbers (use float(...))")
+    return out
