@@ -1,0 +1,106 @@
+"""Progress on the terminal: a live line on a TTY, one plain line per finished trial otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress(RunObserver):
+    """`live`: redraw one status line with carriage returns (a terminal); else plain lines."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None, quiet: bool = False,
+                 clock=time.monotonic):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.quiet = quiet
+        self.clock = clock
+        self.done = self.failed = self.running = 0
+        self.best: tuple[float, str] | None = None
+        self._drawn = 0.0
+        self._width = 0
+
+    def run_started(self, info: RunInfo) -> None:
+        self.info = info
+        self.todo = info.total - info.skipped
+        self.started = self.clock()
+        if not self.quiet:
+            resumed = f", {info.skipped} already done (resuming)" if info.skipped else ""
+            self._line(f"run {info.run_id}: {info.total} trials on {info.workers} workers{resumed}")
+            self._line(f"results: {info.uri}/results.csv")
+
+    def trial_started(self, trial, attempt: int, running: int) -> None:
+        self.running = running
+
+    def trial_finished(self, o: TrialOutcome) -> None:
+        self.done += 1
+        self.running = max(0, self.running - 1)
+        if o.status != "ok":
+            self.failed += 1
+        value = o.metrics.get(self.info.objective)
+        if value is not None and value == value:
+            sign = 1 if self.info.mode == "min" else -1
+            if self.best is None or sign * value < sign * self.best[0]:
+                self.best = (value, o.trial.id)
+        if self.quiet:
+            return
+        if self.live:
+            self._draw(force=True)
+            return
+        what = f"{self.info.objective}={value:.6g}" if value is not None else (o.error or "")
+        self._line(f"[{self.done}/{self.todo}] {o.status:<7} {o.trial.id} {o.trial.architecture} "
+                   f"{o.trial.date_range} {what} ({o.duration_s:.1f} s)")
+
+    def tick(self, running: int) -> None:
+        self.running = running
+        if self.live and not self.quiet:
+            self._draw()
+
+    def run_finished(self, summary: dict[str, Any]) -> None:
+        if self.live and not self.quiet:
+            self._draw(force=True)
+            self.stream.write("\n")
+        c = summary["counts"]
+        best = summary.get("best")
+        best_text = (f"; best {best['metric']} {best['value']:.6g} (trial {best['trial_id']})"
+                     if best else "")
+        status = "interrupted" if summary["status"] == "interrupted" else "done"
+        self._line(f"{status}: {c['ok']} ok, {c['failed']} failed, {c['timeout']} timed out"
+                   + (f", {c['skipped']} skipped (already done)" if c["skipped"] else "")
+                   + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")
+                   + f" in {_clock(summary['wall_time_s'])}{best_text}")
+        self._line(f"results: {self.info.uri}/results.csv")
+
+    def _draw(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._drawn < 0.2:
+            return
+        self._drawn = now
+        width = 24
+        filled = int(width * self.done / self.todo) if self.todo else width
+        elapsed = now - self.started
+        eta = _clock(elapsed / self.done * (self.todo - self.done)) if self.done else "?"
+        best = f" best {self.best[0]:.6g}" if self.best else ""
+        text = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.todo} done, "
+                f"{self.failed} failed, {self.running} running,{best} ETA {eta}")
+        pad = max(0, self._width - len(text))
+        self._width = len(text)
+        self.stream.write("\r" + text + " " * pad)
+        self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        if self.live and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,99 @@
+"""`hpt run SPEC`: run every trial of a spec on local worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from hpt_cli.cli import cli
+from hpt_cli.cli.progress import Progress
+from hpt_cli.cli.spec_commands import read_spec, spec_argument, today_option
+from hpt_cli.errors import ExitCode
+from hpt_cli.runner import RunOptions, run_spec
+
+
+class FailureBudget(click.ParamType):
+    """A count of trials (3) or a fraction of them (0.1 or 10%)."""
+
+    name = "N|FRACTION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        text = str(value).strip()
+        try:
+            number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            self.fail(f"expected a count (3) or a fraction (0.1 or 10%), got {value!r}", param, ctx)
+        if number < 0 or (number >= 1 and not number.is_integer()):
+            self.fail(f"expected a count (3) or a fraction (0.1 or 10%), got {value!r}", param, ctx)
+        return number
+
+
+class StopOnSignal:
+    """SIGINT/SIGTERM: the first asks the run to stop (running trials are killed, finished rows
+    kept, exit 3); a second SIGINT exits at once (workers die with the runner)."""
+
+    def __init__(self, stop: threading.Event, say):
+        self.stop = stop
+        self.say = say
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if self.stop.is_set():
+            if signum == signal.SIGINT:
+                os._exit(ExitCode.INTERRUPTED)
+            return
+        self.stop.set()
+        self.say(f"{signal.Signals(signum).name}: stopping; finished trials are kept "
+                 "(Ctrl-C again to quit at once)")
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+@cli.command(name="run")
+@spec_argument
+@click.option("--output", "-o", metavar="DIR", default=None,
+              help="Where run folders go (overrides the spec's \"output\"; default ./runs).")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Trials at once; default: usable CPUs / resources.cpus_per_trial.")
+@click.option("--isolate", is_flag=True, help="A fresh worker process for every trial.")
+@click.option("--fresh", is_flag=True, help="Start a new run id instead of resuming the spec's run.")
+@click.option("--max-failures", type=FailureBudget(), default="0", show_default=True,
+              help="Failed trials tolerated before the exit code is 1: a count or a fraction (0.1, 10%).")
+@click.option("--quiet", "-q", is_flag=True, help="Only the final summary.")
+@today_option
+def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet, today) -> None:
+    """Run every trial of SPEC on local worker processes and stream each finished trial as a row
+    of <output>/<run-id>/results.csv (plus its model, log and curve under trials/<trial-id>/).
+
+    The run id is the spec's name and a hash of what decides its trials: running the same spec
+    again resumes the run, skipping the trials that already have a row (--fresh starts anew).
+
+    \b
+    Example:
+      hpt run experiments/quickstart.json --output runs --workers 2
+      python -c "import pandas; print(pandas.read_csv('runs/<run-id>/results.csv'))"
+
+    Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
+    3 interrupted (SIGINT/SIGTERM; finished rows are kept).
+    """
+    spec = read_spec(spec_path, today)
+    options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
+                         max_failures=max_failures)
+    progress = Progress(stream=sys.stderr, quiet=quiet)
+    stop = threading.Event()
+    with StopOnSignal(stop, lambda text: click.echo(f"\n{text}", err=True)):
+        result = run_spec(spec, options, observers=[progress], stop=stop)
+    sys.exit(result.exit_code)

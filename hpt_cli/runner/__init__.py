@@ -1,0 +1,91 @@
+"""`run_spec`: everything `hpt run` does, as a library call (the CLI only adds signals and output).
+
+Checks what can be checked before anything starts (architectures resolve, every date range has
+data), picks the run folder (`<output>/<run-id>`), then hands the trials to a Runner.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from hpt_cli.architectures import COMMAND, get
+from hpt_cli.errors import HptError
+from hpt_cli.executors import LocalExecutor
+from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
+from hpt_cli.runner.loop import RunResult, Runner, failure_budget
+from hpt_cli.runner.run_id import run_id as make_run_id
+from hpt_cli.search import make_searcher
+from hpt_cli.spec.model import Spec
+from hpt_cli.storage import open_store
+
+# Thread pools a trial's libraries may start; each trial gets cpus_per_trial threads.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS")
+DEFAULT_METRICS = ("val_mse",)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    output: str | None = None  # overrides the spec's "output"
+    workers: int | None = None  # default: usable CPUs // cpus_per_trial
+    isolate: bool = False  # a fresh process per trial
+    fresh: bool = False  # a new run id instead of resuming
+    max_failures: float = 0  # a count, or a fraction of the trials in (0, 1)
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def metric_columns(spec: Spec) -> list[str]:
+    """Metrics that get a column: the spec's, the objective, then what the architectures report."""
+    names = [*spec.metrics, spec.objective.metric]
+    for arch in spec.architectures:
+        names.extend(get(arch).metrics)
+    return list(dict.fromkeys(names))
+
+
+def preflight(spec: Spec) -> None:
+    """Raise a user error now for what would otherwise fail every trial."""
+    for arch in spec.architectures:
+        get(arch)
+    if any(a != COMMAND for a in spec.architectures) or spec.data.path is not None:
+        from hpt_cli.datasets import check_coverage
+
+        check_coverage(spec.data, spec.date_ranges)
+
+
+def run_spec(
+    spec: Spec,
+    options: RunOptions = RunOptions(),
+    observers: Sequence[RunObserver] = (),
+    stop: threading.Event | None = None,
+    now: datetime | None = None,
+) -> RunResult:
+    preflight(spec)
+    output = options.output or spec.output
+    rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)
+    searcher = make_searcher(spec)
+    total = searcher.total() or 0
+    cpus = spec.resources.cpus_per_trial
+    workers = options.workers or max(1, usable_cpus() // cpus)
+    workers = max(1, min(workers, total)) if total else 1
+    if spec.resources.gpus_per_trial:
+        raise HptError("resources.gpus_per_trial: GPU placement is not available yet; set it to 0")
+    env = {var: str(cpus) for var in THREAD_VARS}
+    executor = LocalExecutor(workers, isolate=options.isolate, slot_env=[dict(env) for _ in range(workers)])
+    store = open_store(output, rid)
+    runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
+                    observers=observers, max_failures=options.max_failures, stop=stop)
+    return runner.run()
+
+
+__all__ = ["RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",
+           "failure_budget", "metric_columns", "preflight", "run_spec", "usable_cpus"]

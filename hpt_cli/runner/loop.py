@@ -1,0 +1,278 @@
+"""The run loop: ask the searcher while a slot is free, hand trials to the executor, write rows.
+
+One thread; the executor's `wait` is the only place it blocks. A stop request (a signal handler
+sets `stop`) ends dispatching, cancels the running trials and finishes the run folder: every
+finished trial is already a row, the cancelled ones are not (a rerun runs them).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hpt_cli import __version__
+from hpt_cli.errors import ExitCode
+from hpt_cli.executors import Executor, Job, JobResult
+from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
+from hpt_cli.search.base import Searcher
+from hpt_cli.search.trial import Trial
+from hpt_cli.spec.model import Spec
+from hpt_cli.storage.base import RunStore
+from hpt_cli.storage.results import Columns, csv_line
+from hpt_cli.trialrun import TrialPayload
+
+TRIAL_FUNC = "hpt_cli.trialrun:run_trial"
+POLL_S = 0.25
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    uri: str
+    exit_code: int
+    counts: dict[str, int]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def failure_budget(max_failures: float, total: int) -> int:
+    """How many failed trials are tolerated: a count (3), or a fraction of the trials (0.1)."""
+    if 0 < max_failures < 1:
+        return math.floor(max_failures * total)
+    return int(max_failures)
+
+
+class Runner:
+    """Runs one spec's trials into one run folder."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        run_id: str,
+        searcher: Searcher,
+        executor: Executor,
+        store: RunStore,
+        metrics: Sequence[str],
+        workers: int,
+        observers: Sequence[RunObserver] = (),
+        max_failures: float = 0,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.spec = spec
+        self.run_id = run_id
+        self.searcher = searcher
+        self.executor = executor
+        self.store = store
+        self.workers = workers
+        self.observers = list(observers)
+        self.max_failures = max_failures
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.columns = Columns(spec.parameter_names, metrics)
+        self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
+        self.best: dict[str, Any] | None = None
+        self._running: dict[str, tuple[Trial, int]] = {}  # job key -> (trial, attempt)
+        self._retry: deque[tuple[Trial, int]] = deque()
+        self._first_start: dict[str, float] = {}
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        started = self.clock()
+        header, rows = self.store.read_results()
+        done = {row["trial_id"] for row in rows}
+        if header is not None:
+            self.columns = Columns.from_header(header, self.spec.parameter_names)
+        for row in rows:
+            self._consider_best(row)
+        self.store.append_results(self.columns.header, [])
+        self._write_spec()
+        total = self.searcher.total() or 0
+        info = RunInfo(self.run_id, self.store.uri, total, len(done), self.workers,
+                       self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json())
+        self._emit("run_started", info)
+        self.executor.start()
+        exhausted = False
+        try:
+            while not self.stop.is_set():
+                exhausted = self._dispatch(done, exhausted)
+                if exhausted and not self._running and not self._retry:
+                    break
+                for result in self.executor.wait(POLL_S):
+                    self._finish(result)
+                self._emit("tick", len(self._running))
+        finally:
+            interrupted = self.stop.is_set()
+            for result in self.executor.shutdown(cancel=True):
+                self._finish(result)
+            self.store.close()
+        return self._summarise(started, interrupted, total)
+
+    def _dispatch(self, done: set[str], exhausted: bool) -> bool:
+        while self.executor.free_slots() > 0 and not self.stop.is_set():
+            if self._retry:
+                trial, attempt = self._retry.popleft()
+            elif exhausted:
+                return True
+            else:
+                trial = self.searcher.ask()
+                if trial is None:
+                    exhausted = True
+                    continue
+                if trial.id in done:
+                    self.counts["skipped"] += 1
+                    continue
+                done.add(trial.id)
+                attempt = 1
+            self._submit(trial, attempt)
+        return exhausted
+
+    def _submit(self, trial: Trial, attempt: int) -> None:
+        folder = self.store.trial_dir(trial.id)
+        payload = TrialPayload(
+            trial_id=trial.id,
+            architecture=trial.architecture,
+            params=trial.params,
+            date_range=tuple(trial.date_range.to_json()),
+            seed=trial.seed,
+            epochs=self.spec.trial.epochs,
+            data=self.spec.data,
+            artifact_dir=str(folder),
+            command=self.spec.command,
+            timeout=self.spec.trial.timeout,
+        )
+        key = f"{trial.id}#{attempt}"
+        timeout = self.spec.trial.timeout
+        # the executor's hard limit backs up a command trial's own timeout by a small grace
+        hard = timeout + 5.0 if (timeout and self.spec.command) else timeout
+        self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=hard, log_path=str(folder / "log.txt")))
+        self._running[key] = (trial, attempt)
+        self._first_start.setdefault(trial.id, self.clock())
+        self._emit("trial_started", trial, attempt, len(self._running))
+
+    def _finish(self, result: JobResult) -> None:
+        trial, attempt = self._running.pop(result.key)
+        if result.status == "cancelled":
+            self.counts["cancelled"] += 1
+            return
+        status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
+        if status != "ok" and attempt <= self.spec.trial.retries and not self.stop.is_set():
+            self._retry.append((trial, attempt + 1))
+            return
+        metrics = result.value if status == "ok" else {}
+        started = self._first_start.pop(trial.id, result.started_at)
+        ended = result.ended_at or self.clock()
+        folder = self.store.trial_dir(trial.id)
+        fields = {
+            "trial_id": trial.id,
+            "status": status,
+            "architecture": trial.architecture,
+            "start": trial.date_range.start.isoformat(),
+            "end": trial.date_range.end.isoformat(),
+            "repeat": trial.repeat,
+            "seed": trial.seed,
+            "attempts": attempt,
+            "started_at": _iso(result.started_at or started),
+            "ended_at": _iso(ended),
+            "duration_s": round(max(0.0, ended - (result.started_at or started)), 4),
+            "worker": result.worker,
+            "device": "cpu",
+            "artifact_dir": os.path.relpath(folder, self.store.uri) if not str(self.store.uri).startswith("gs://")
+            else str(folder),
+            "error": _one_line(result.error) if status != "ok" else "",
+        }
+        cells = self.columns.row(fields, trial.params, metrics or {})
+        self.store.append_results(self.columns.header, [csv_line(cells)])
+        row = dict(zip(self.columns.header, cells))
+        self.counts[status] += 1
+        if status == "ok":
+            self._consider_best(row)
+        outcome = TrialOutcome(trial, status, dict(metrics or {}), fields["error"] or None,
+                               fields["duration_s"], attempt, result.worker, fields["artifact_dir"], row)
+        self.searcher.tell(trial, dict(metrics) if status == "ok" else None)
+        self._emit("trial_finished", outcome)
+
+    def _consider_best(self, row: dict[str, str]) -> None:
+        metric = self.spec.objective.metric
+        if row.get("status") != "ok":
+            return
+        try:
+            value = float(row.get(metric, ""))
+        except ValueError:
+            return
+        if math.isnan(value):
+            return
+        sign = 1 if self.spec.objective.mode == "min" else -1
+        if self.best is None or sign * value < sign * self.best["value"]:
+            self.best = {"trial_id": row["trial_id"], "metric": metric, "value": value,
+                         "architecture": row.get("architecture"),
+                         "date_range": [row.get("start"), row.get("end")],
+                         "artifact_dir": row.get("artifact_dir")}
+
+    # -- the run folder --------------------------------------------------------------------------
+    def _write_spec(self) -> None:
+        doc = self.spec.to_json()
+        doc["hpt"] = {
+            **self.spec.meta(),
+            "run_id": self.run_id,
+            "seed": self.spec.search.seed,
+            "created_at": _iso(self.clock()),
+            "versions": _versions(),
+            "command_line": sys.argv,
+        }
+        self.store.write_json("spec.json", doc)
+
+    def _summarise(self, started: float, interrupted: bool, total: int) -> RunResult:
+        failed = self.counts["failed"] + self.counts["timeout"]
+        if interrupted:
+            code = ExitCode.INTERRUPTED
+        elif failed > failure_budget(self.max_failures, total):
+            code = ExitCode.TRIALS_FAILED
+        else:
+            code = ExitCode.OK
+        ended = self.clock()
+        summary = {
+            "run_id": self.run_id,
+            "name": self.spec.name,
+            "status": "interrupted" if interrupted else "complete",
+            "exit_code": code,
+            "total": total,
+            "counts": dict(self.counts),
+            "objective": {"metric": self.spec.objective.metric, "mode": self.spec.objective.mode},
+            "best": self.best,
+            "started_at": _iso(started),
+            "ended_at": _iso(ended),
+            "wall_time_s": round(ended - started, 3),
+        }
+        self.store.write_json("summary.json", summary)
+        self._emit("run_finished", summary)
+        return RunResult(self.run_id, self.store.uri, code, dict(self.counts), summary)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, event)(*args)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())[:500]
+
+
+def _versions() -> dict[str, str]:
+    out = {"hpt": __version__, "python": platform.python_version()}
+    for module in ("numpy", "scipy", "pandas"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            out[module] = getattr(mod, "__version__", "?")
+    return out

@@ -1,0 +1,102 @@
+"""`hpt run` errors caught before anything starts (exact one-line messages, exit 2), and the
+progress display."""
+
+import io
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hpt_cli.cli import cli
+from hpt_cli.cli.progress import Progress
+from hpt_cli.dates import DateRange
+from hpt_cli.runner.events import RunInfo, TrialOutcome
+from hpt_cli.search.trial import Trial
+
+
+def invoke(tmp_path: Path, body: dict, *args: str):
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps(body))
+    return CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "out"), *args])
+
+
+def test_range_without_data_is_an_error_before_anything_starts(tmp_path):
+    result = invoke(tmp_path, {"architecture": "ridge", "date-range": [["2017-01-01", "2017-04-01"]]})
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: no rows of chicago_ridership in 2017-01-01..2017-04-01; "
+        "the data covers 2001-01-22..2016-08-28\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_architecture(tmp_path):
+    result = invoke(tmp_path, {"architecture": "mpl", "date-range": [["2015-01-01", "2015-04-01"]]})
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: unknown architecture 'mpl'; did you mean 'mlp'? (known: mlp, ridge; "
+        "or give 'package.module:function')\n"
+    )
+
+
+def test_bad_max_failures_is_a_usage_error(tmp_path):
+    result = invoke(tmp_path, {"architecture": "ridge"}, "--max-failures", "lots")
+    assert result.exit_code == 2
+    assert "expected a count (3) or a fraction (0.1 or 10%), got 'lots'" in result.output
+
+
+def _info():
+    return RunInfo("demo-1234", "runs/demo-1234", total=3, skipped=0, workers=2, objective="val_mse",
+                   mode="min", resolved_spec={})
+
+
+def _outcome(i: int, status: str = "ok", value: float | None = 1.5):
+    trial = Trial(i, "mlp", {"lr": i}, DateRange.from_json(["2015-01-01", "2015-02-01"]))
+    metrics = {"val_mse": value} if value is not None else {}
+    return TrialOutcome(trial, status, metrics, None if status == "ok" else "ValueError: x", 0.25, 1, "w0",
+                        f"trials/{trial.id}")
+
+
+def _summary():
+    return {"status": "complete", "counts": {"ok": 2, "failed": 1, "timeout": 0, "skipped": 0, "cancelled": 0},
+            "wall_time_s": 65.2, "best": {"metric": "val_mse", "value": 1.5, "trial_id": "abc"}}
+
+
+def test_plain_progress_is_one_line_per_trial():
+    out = io.StringIO()
+    p = Progress(stream=out, live=False)
+    p.run_started(_info())
+    p.trial_finished(_outcome(0))
+    p.trial_finished(_outcome(1, "failed", None))
+    p.run_finished(_summary())
+    t0, t1 = _outcome(0).trial, _outcome(1).trial
+    assert out.getvalue() == (
+        "run demo-1234: 3 trials on 2 workers\n"
+        "results: runs/demo-1234/results.csv\n"
+        f"[1/3] ok      {t0.id} mlp 2015-01-01..2015-02-01 val_mse=1.5 (0.2 s)\n"
+        f"[2/3] failed  {t1.id} mlp 2015-01-01..2015-02-01 ValueError: x (0.2 s)\n"
+        "done: 2 ok, 1 failed, 0 timed out in 1:05; best val_mse 1.5 (trial abc)\n"
+        "results: runs/demo-1234/results.csv\n"
+    )
+
+
+def test_live_progress_redraws_one_line():
+    out = io.StringIO()
+    now = [100.0]
+    p = Progress(stream=out, live=True, clock=lambda: now[0])
+    p.run_started(_info())
+    p.trial_started(_outcome(0).trial, 1, 2)
+    now[0] += 10
+    p.trial_finished(_outcome(0, value=2.0))
+    text = out.getvalue()
+    assert "\r[########................] 1/3 done, 0 failed, 1 running, best 2 ETA 0:20" in text
+    assert "\n[1/3]" not in text
+
+
+def test_quiet_progress_prints_only_the_summary():
+    out = io.StringIO()
+    p = Progress(stream=out, live=False, quiet=True)
+    p.run_started(_info())
+    p.trial_finished(_outcome(0))
+    p.run_finished(_summary())
+    assert out.getvalue().splitlines()[0].startswith("done: 2 ok")
