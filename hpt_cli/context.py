@@ -3,25 +3,54 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from hpt_cli.dates import DateRange
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CURVE_FILE = "curve.csv"
 
 
-@dataclass(frozen=True)
 class TrialData:
-    """The rows of the trial's date range (`train`) and of the window after it (`validation`)."""
+    """The rows of the trial's date range (`train`) and of the window after it (`validation`).
 
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    target: str
-    date_column: str
+    Built with the frames, or with a `loader` returning (train, validation) that runs on first
+    access: a trial that never looks at its data never pays for reading or slicing it (nor for
+    importing pandas).
+    """
+
+    def __init__(
+        self,
+        train: pd.DataFrame | None = None,
+        validation: pd.DataFrame | None = None,
+        target: str = "",
+        date_column: str = "",
+        loader: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+    ):
+        if loader is None and (train is None or validation is None):
+            raise ValueError("TrialData needs train and validation frames, or a loader")
+        self._frames = None if loader is not None else (train, validation)
+        self._loader = loader
+        self.target = target
+        self.date_column = date_column
+
+    def _load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._frames is None:
+            self._frames = self._loader()
+        return self._frames
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self._load()[0]
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        return self._load()[1]
 
 
 @dataclass

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.context import TrialContext, TrialData
 from hpt_cli.dates import DateRange
@@ -50,12 +48,14 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
     date_range = DateRange.from_json(payload.date_range)
     data = None
     if payload.data is not None:
-        from hpt_cli.datasets import load_dataset
+        spec = payload.data
 
-        dataset = load_dataset(payload.data)
-        train, validation = dataset.split(date_range, payload.data.validation)
-        data = TrialData(train=train, validation=validation, target=dataset.target,
-                         date_column=dataset.date_column)
+        def load():  # on first access of ctx.data.train / .validation
+            from hpt_cli.datasets import load_dataset
+
+            return load_dataset(spec).split(date_range, spec.validation)
+
+        data = TrialData(target=spec.target, date_column=spec.date_column, loader=load)
     ctx = TrialContext(
         trial_id=payload.trial_id, params=dict(payload.params), date_range=date_range, seed=payload.seed,
         device=payload.device, epochs=payload.epochs, artifact_dir=artifact_dir, data=data,
@@ -72,7 +72,9 @@ def check_metrics(raw: Any) -> dict[str, float]:
     for key, value in raw.items():
         if not isinstance(key, str):
             raise TypeError(f"metric names must be strings, got {key!r} ({type(key).__name__})")
-        if isinstance(value, (bool, np.bool_)) or isinstance(value, numbers.Real):
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars
+            value = value.item()
+        if isinstance(value, numbers.Real):
             out[key] = float(value)
         else:
             raise TypeError(f"metric {key!r} is {value!r} ({type(value).__name__}); a trial must return "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 
 import pandas as pd
@@ -101,13 +102,8 @@ def test_a_non_numeric_target_is_an_error(tmp_path, monkeypatch):
                               "set data.target to a numeric column")
 
 
-def test_parquet_without_pyarrow_says_how_to_install_it(tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pyarrow is installed")
+def test_parquet_without_pyarrow_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
     path = tmp_path / "data.parquet"
     path.write_bytes(b"PAR1")
     with pytest.raises(DataError) as err:

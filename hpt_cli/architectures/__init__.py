@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+
 from typing import TYPE_CHECKING, Any, Callable
 
 from hpt_cli.errors import HptError
@@ -91,6 +91,8 @@ def get(name: str) -> Architecture:
 
 
 def _entry_points() -> list:
+    from importlib.metadata import entry_points  # ~25 ms: only when a name needs it
+
     try:
         return list(entry_points(group=ENTRY_POINT_GROUP))
     except Exception:  # noqa: BLE001 - broken distribution metadata must not break the built-ins

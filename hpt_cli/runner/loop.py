@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from hpt_cli import __version__
@@ -80,7 +81,7 @@ class Runner:
         self.columns = Columns(spec.parameter_names, metrics)
         self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
-        self._running: dict[str, tuple[Trial, int]] = {}  # job key -> (trial, attempt)
+        self._running: dict[str, tuple[Trial, int, Path]] = {}  # job key -> (trial, attempt, folder)
         self._retry: deque[tuple[Trial, int]] = deque()
         self._first_start: dict[str, float] = {}
 
@@ -154,12 +155,12 @@ class Runner:
         # the executor's hard limit backs up a command trial's own timeout by a small grace
         hard = timeout + 5.0 if (timeout and self.spec.command) else timeout
         self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=hard, log_path=str(folder / "log.txt")))
-        self._running[key] = (trial, attempt)
+        self._running[key] = (trial, attempt, folder)
         self._first_start.setdefault(trial.id, self.clock())
         self._emit("trial_started", trial, attempt, len(self._running))
 
     def _finish(self, result: JobResult) -> None:
-        trial, attempt = self._running.pop(result.key)
+        trial, attempt, folder = self._running.pop(result.key)
         if result.status == "cancelled":
             self.counts["cancelled"] += 1
             return
@@ -170,7 +171,6 @@ class Runner:
         metrics = result.value if status == "ok" else {}
         started = self._first_start.pop(trial.id, result.started_at)
         ended = result.ended_at or self.clock()
-        folder = self.store.trial_dir(trial.id)
         fields = {
             "trial_id": trial.id,
             "status": status,

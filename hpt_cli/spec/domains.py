@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where samples are drawn, so reading a spec stays light
+    import numpy as np
 
 
 class DomainError(ValueError):
@@ -86,6 +87,7 @@ class Uniform(Distribution):
         return {"distribution": name, "low": self.low, "high": self.high}
 
     def sample(self, rng, size):
+        import numpy as np
         from scipy import stats
 
         dist = (
@@ -122,6 +124,7 @@ class Int(Distribution):
         return out
 
     def sample(self, rng, size):
+        import numpy as np
         from scipy import stats
 
         if self.log:
@@ -186,6 +189,7 @@ class Normal(Distribution):
         return {"distribution": name, "mu": self.mu, "sigma": self.sigma}
 
     def sample(self, rng, size):
+        import numpy as np
         from scipy import stats
 
         dist = (
