@@ -109,7 +109,8 @@ def main() -> None:
         results["sweep"] = stats(sweep, n)
         results["whole"] = stats(whole, n)
 
-    from dispatch_local import time_local, time_pool as time_warm_pool
+    from dispatch_local import time_local
+    from dispatch_local import time_pool as time_warm_pool
 
     local = [time_local(n, w) for _ in range(args.repeat)]
     warm = [time_warm_pool(n, w) for _ in range(args.repeat)]

@@ -42,6 +42,7 @@ def fault(params, ctx):
             raise RuntimeError("first attempt fails")
     if kind == "sleep":
         time.sleep(float(params.get("seconds", 0.5)))
+    (ctx.artifact_dir / "model.bin").write_bytes(f"model of {ctx.trial_id}".encode())
     return {"val_mse": float(params.get("value", 1.0))}
 
 

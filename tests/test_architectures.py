@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import sys
-from datetime import date
 
 import numpy as np
 import pandas as pd

@@ -8,8 +8,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from hpt_cli.dates import DateRange, Length
 from hpt_cli.datasets import bundled_path, check_coverage, load_dataset
+from hpt_cli.dates import DateRange, Length
 from hpt_cli.errors import DataError
 from hpt_cli.spec.model import DataSpec
 

@@ -13,24 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-HPT = str(Path(sys.executable).with_name("hpt"))
+from tests.helpers import HPT, ROOT, subprocess_env, write_spec
+
 pytestmark = pytest.mark.slow
 
 
-def write_spec(folder: Path, **body) -> Path:
-    body.setdefault("date-range", [["2015-01-01", "2015-02-01"]])
-    path = folder / "spec.json"
-    path.write_text(json.dumps(body))
-    return path
-
-
 def env_for(pids: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["HPT_TEST_PIDS"] = str(pids)
-    env.pop("CI", None)
-    return env
+    return subprocess_env(HPT_TEST_PIDS=str(pids))
 
 
 def run_dir(output: Path) -> Path:

@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING, Any, Callable
 
 from hpt_cli.errors import HptError

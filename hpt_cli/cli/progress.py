@@ -38,6 +38,8 @@ class Progress(RunObserver):
             resumed = f", {info.skipped} already done (resuming)" if info.skipped else ""
             self._line(f"run {info.run_id}: {info.total} trials on {info.workers} workers{resumed}")
             self._line(f"results: {info.uri}/results.csv")
+            for note in info.notes:
+                self._line(note)
 
     def trial_started(self, trial, attempt: int, running: int) -> None:
         self.running = running

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -73,8 +74,15 @@ class StopOnSignal:
 @click.option("--max-failures", type=FailureBudget(), default="0", show_default=True,
               help="Failed trials tolerated before the exit code is 1: a count or a fraction (0.1, 10%).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the final summary.")
+@click.option("--spool", type=click.Path(file_okay=False), default=None,
+              help="gs:// outputs: the local copy written first (default $HPT_SPOOL or ~/.cache/hpt/spool).")
+@click.option("--upload-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="gs:// outputs: seconds between appends of new rows to results.csv.")
+@click.option("--upload-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="gs:// outputs: seconds the end of the run keeps retrying before exit 4.")
 @today_option
-def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet, today) -> None:
+def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet, spool, upload_interval,
+                upload_timeout, today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
     of <output>/<run-id>/results.csv (plus its model, log and curve under trials/<trial-id>/).
 
@@ -86,14 +94,22 @@ def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet,
       hpt run experiments/quickstart.json --output runs --workers 2
       python -c "import pandas; print(pandas.read_csv('runs/<run-id>/results.csv'))"
 
+    With --output gs://bucket/prefix, everything goes to a local spool first and is uploaded
+    while the run goes on (rows every --upload-interval seconds, each trial's files when it
+    ends); if the bucket stays unreachable the run still finishes and exits 4, naming the spool
+    for `hpt sync`.
+
     Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
-    3 interrupted (SIGINT/SIGTERM; finished rows are kept).
+    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable.
     """
     spec = read_spec(spec_path, today)
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
-                         max_failures=max_failures)
+                         max_failures=max_failures, spool=Path(spool) if spool else None,
+                         upload_interval=upload_interval, upload_timeout=upload_timeout)
     progress = Progress(stream=sys.stderr, quiet=quiet)
     stop = threading.Event()
     with StopOnSignal(stop, lambda text: click.echo(f"\n{text}", err=True)):
         result = run_spec(spec, options, observers=[progress], stop=stop)
+    if result.storage_error:
+        click.echo(f"error: {result.storage_error}", err=True)
     sys.exit(result.exit_code)

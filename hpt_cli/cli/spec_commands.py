@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-import sys
 import io
 import json
+import sys
 from datetime import date
 from itertools import islice
 

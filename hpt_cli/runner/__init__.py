@@ -11,12 +11,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.errors import HptError
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
-from hpt_cli.runner.loop import RunResult, Runner, failure_budget
+from hpt_cli.runner.loop import Runner, RunResult, failure_budget
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
@@ -35,6 +36,9 @@ class RunOptions:
     isolate: bool = False  # a fresh process per trial
     fresh: bool = False  # a new run id instead of resuming
     max_failures: float = 0  # a count, or a fraction of the trials in (0, 1)
+    spool: Path | None = None  # gs:// outputs: where the local copy goes (default ~/.cache/hpt/spool)
+    upload_interval: float = 5.0  # gs:// outputs: seconds between appends of new rows
+    upload_timeout: float = 60.0  # gs:// outputs: how long the end of a run retries before exit 4
 
 
 def usable_cpus() -> int:
@@ -81,7 +85,8 @@ def run_spec(
         raise HptError("resources.gpus_per_trial: GPU placement is not available yet; set it to 0")
     env = {var: str(cpus) for var in THREAD_VARS}
     executor = LocalExecutor(workers, isolate=options.isolate, slot_env=[dict(env) for _ in range(workers)])
-    store = open_store(output, rid)
+    store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
+                       upload_timeout=options.upload_timeout)
     runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
                     observers=observers, max_failures=options.max_failures, stop=stop)
     return runner.run()

@@ -37,6 +37,7 @@ class RunInfo:
     objective: str
     mode: str
     resolved_spec: dict[str, Any]
+    notes: list[str] = field(default_factory=list)  # e.g. where the spool is, storage warnings
 
 
 class RunObserver:

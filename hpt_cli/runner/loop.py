@@ -8,7 +8,6 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 from __future__ import annotations
 
 import math
-import os
 import platform
 import sys
 import threading
@@ -17,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hpt_cli import __version__
@@ -28,6 +26,7 @@ from hpt_cli.search.base import Searcher
 from hpt_cli.search.trial import Trial
 from hpt_cli.spec.model import Spec
 from hpt_cli.storage.base import RunStore
+from hpt_cli.storage.gcs import StorageError
 from hpt_cli.storage.results import Columns, csv_line
 from hpt_cli.trialrun import TrialPayload
 
@@ -42,6 +41,7 @@ class RunResult:
     exit_code: int
     counts: dict[str, int]
     summary: dict[str, Any] = field(default_factory=dict)
+    storage_error: str | None = None  # set when the results stay in the local spool (exit 4)
 
 
 def failure_budget(max_failures: float, total: int) -> int:
@@ -81,7 +81,7 @@ class Runner:
         self.columns = Columns(spec.parameter_names, metrics)
         self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
-        self._running: dict[str, tuple[Trial, int, Path]] = {}  # job key -> (trial, attempt, folder)
+        self._running: dict[str, tuple[Trial, int]] = {}  # job key -> (trial, attempt)
         self._retry: deque[tuple[Trial, int]] = deque()
         self._first_start: dict[str, float] = {}
 
@@ -98,7 +98,8 @@ class Runner:
         self._write_spec()
         total = self.searcher.total() or 0
         info = RunInfo(self.run_id, self.store.uri, total, len(done), self.workers,
-                       self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json())
+                       self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json(),
+                       notes=self.store.notes())
         self._emit("run_started", info)
         self.executor.start()
         exhausted = False
@@ -114,8 +115,13 @@ class Runner:
             interrupted = self.stop.is_set()
             for result in self.executor.shutdown(cancel=True):
                 self._finish(result)
+        result = self._summarise(started, interrupted, total)
+        try:
             self.store.close()
-        return self._summarise(started, interrupted, total)
+        except StorageError as exc:
+            result.exit_code = exc.exit_code
+            result.storage_error = str(exc)
+        return result
 
     def _dispatch(self, done: set[str], exhausted: bool) -> bool:
         while self.executor.free_slots() > 0 and not self.stop.is_set():
@@ -155,12 +161,12 @@ class Runner:
         # the executor's hard limit backs up a command trial's own timeout by a small grace
         hard = timeout + 5.0 if (timeout and self.spec.command) else timeout
         self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=hard, log_path=str(folder / "log.txt")))
-        self._running[key] = (trial, attempt, folder)
+        self._running[key] = (trial, attempt)
         self._first_start.setdefault(trial.id, self.clock())
         self._emit("trial_started", trial, attempt, len(self._running))
 
     def _finish(self, result: JobResult) -> None:
-        trial, attempt, folder = self._running.pop(result.key)
+        trial, attempt = self._running.pop(result.key)
         if result.status == "cancelled":
             self.counts["cancelled"] += 1
             return
@@ -185,12 +191,12 @@ class Runner:
             "duration_s": round(max(0.0, ended - (result.started_at or started)), 4),
             "worker": result.worker,
             "device": "cpu",
-            "artifact_dir": os.path.relpath(folder, self.store.uri) if not str(self.store.uri).startswith("gs://")
-            else str(folder),
+            "artifact_dir": self.store.artifact_uri(trial.id),
             "error": _one_line(result.error) if status != "ok" else "",
         }
         cells = self.columns.row(fields, trial.params, metrics or {})
         self.store.append_results(self.columns.header, [csv_line(cells)])
+        self.store.trial_finished(trial.id)
         row = dict(zip(self.columns.header, cells))
         self.counts[status] += 1
         if status == "ok":

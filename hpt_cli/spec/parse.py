@@ -27,7 +27,6 @@ from hpt_cli.dates import (
 from hpt_cli.errors import Problem, SpecError
 from hpt_cli.spec import jsonpos
 from hpt_cli.spec.domains import (
-    DISTRIBUTIONS,
     Choice,
     Distribution,
     Domain,

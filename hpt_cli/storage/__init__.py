@@ -1,19 +1,25 @@
-"""Storage: a run's folder (spec.json, results.csv, trials/, summary.json)."""
+"""Storage: a run's folder (spec.json, results.csv, trials/, summary.json), local or gs://."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from hpt_cli.storage.base import RunStore
+from hpt_cli.storage.gcs import GcsLocation, StorageError, is_gcs
 from hpt_cli.storage.local import LocalRunStore
 from hpt_cli.storage.results import Columns, read_rows
 
 
-def open_store(output: str, run_id: str) -> RunStore:
-    """The run folder `<output>/<run_id>` (local path; gs:// comes with the GCS storage)."""
-    if output.startswith("gs://"):
-        from hpt_cli.errors import HptError
+def open_store(output: str, run_id: str, spool: Path | None = None, interval: float = 5.0,
+               upload_timeout: float = 60.0) -> RunStore:
+    """The run folder `<output>/<run_id>`: a local folder, or gs:// through a local spool."""
+    if is_gcs(output):
+        from hpt_cli.storage.remote import GcsRunStore, spool_for
 
-        raise HptError(f"output {output}: gs:// outputs are not supported yet; give a local folder")
-    from pathlib import Path
-
+        location = GcsLocation.parse(output).child(run_id)
+        return GcsRunStore(location, spool_for(location, spool), interval=interval,
+                           upload_timeout=upload_timeout)
     return LocalRunStore(Path(output) / run_id)
 
 
-__all__ = ["Columns", "LocalRunStore", "RunStore", "open_store", "read_rows"]
+__all__ = ["Columns", "GcsLocation", "LocalRunStore", "RunStore", "StorageError", "open_store", "read_rows"]

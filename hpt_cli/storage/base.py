@@ -28,5 +28,17 @@ class RunStore(ABC):
     def trial_dir(self, trial_id: str) -> Path:
         """A local folder for the trial's artifacts and log (created)."""
 
+    def notes(self) -> list[str]:
+        """Lines worth showing the user when the run starts (where a spool is, warnings)."""
+        return []
+
+    def trial_finished(self, trial_id: str) -> None:
+        """The trial's row is written and its files are complete (remote stores upload them)."""
+
+    def artifact_uri(self, trial_id: str) -> str:
+        """Where the trial's files are, as results.csv names them (relative for a local folder)."""
+        return f"trials/{trial_id}"
+
     def close(self) -> None:
-        """Flush and release; the run folder is complete after this."""
+        """Flush and release; the run folder is complete after this (StorageError if it cannot
+        be: the results are then kept locally, and the error says where)."""

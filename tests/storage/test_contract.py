@@ -13,16 +13,51 @@ from hpt_cli.storage import LocalRunStore
 from hpt_cli.storage.results import Columns, csv_line, read_rows
 
 
-@pytest.fixture(params=["local"])
-def make_store(request, tmp_path):
-    counter = iter(range(10**6))
+class Backend:
+    """How the contract reaches one implementation: make a store, reopen it, read it as an
+    outside reader would (the local file, or the bucket's object)."""
 
-    def make():
-        if request.param == "local":
-            return LocalRunStore(tmp_path / f"run{next(counter)}")
-        raise AssertionError(request.param)
+    def __init__(self, kind, tmp_path, request):
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.count = 0
+        if kind == "gcs":
+            from tests.gcs.emulator import client
 
-    return make
+            emulator = request.getfixturevalue("gcs_emulator")
+            self.bucket = request.getfixturevalue("gcs_bucket")
+            self.client = client(emulator.url)
+
+    def new(self):
+        self.count += 1
+        return self._open(self.count)
+
+    def _open(self, n):
+        if self.kind == "local":
+            return LocalRunStore(self.tmp_path / f"run{n}")
+        from hpt_cli.storage.gcs import GcsLocation
+        from hpt_cli.storage.remote import GcsRunStore
+
+        return GcsRunStore(GcsLocation(self.bucket, f"sweeps/run{n}"), self.tmp_path / f"spool{n}",
+                           client=self.client, interval=0.05, upload_timeout=10)
+
+    def reopen(self, store):
+        return self._open(self.count)
+
+    def outside(self, store, name="results.csv") -> bytes:
+        if self.kind == "local":
+            return (store.root / name).read_bytes()
+        return self.client.bucket(self.bucket).blob(store.location.key(name)).download_as_bytes()
+
+
+@pytest.fixture(params=["local", "gcs"])
+def backend(request, tmp_path):
+    return Backend(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def make_store(backend):
+    return backend.new
 
 
 def test_new_store_has_no_results(make_store):
@@ -43,22 +78,41 @@ def test_appended_rows_read_back_whole_and_in_order(make_store):
     store.close()
 
 
-def test_reopening_appends_without_a_second_header(make_store):
-    store = make_store()
+def test_reopening_appends_without_a_second_header(backend):
+    store = backend.new()
     header = ["trial_id", "status"]
     store.append_results(header, [csv_line(["a", "ok"])])
     store.close()
-    again = type(store)(store.root)
+    again = backend.reopen(store)
+    assert [r["trial_id"] for r in again.read_results()[1]] == ["a"]
     again.append_results(header, [csv_line(["b", "ok"])])
     again.close()
     assert [r["trial_id"] for r in again.read_results()[1]] == ["a", "b"]
+    assert backend.outside(again) == b"trial_id,status\na,ok\nb,ok\n"
 
 
-def test_write_json_replaces(make_store):
-    store = make_store()
+def test_what_an_outside_reader_sees_after_close(backend):
+    store = backend.new()
+    header = ["trial_id", "status"]
+    store.append_results(header, [csv_line(["a", "ok"])])
+    store.write_json("spec.json", {"name": "x"})
+    folder = store.trial_dir("abc")
+    (folder / "model.npz").write_bytes(b"weights")
+    store.trial_finished("abc")
+    store.write_json("summary.json", {"done": True})
+    store.close()
+    assert backend.outside(store) == b"trial_id,status\na,ok\n"
+    assert json.loads(backend.outside(store, "spec.json")) == {"name": "x"}
+    assert json.loads(backend.outside(store, "summary.json")) == {"done": True}
+    assert backend.outside(store, "trials/abc/model.npz") == b"weights"
+
+
+def test_write_json_replaces(backend):
+    store = backend.new()
     store.write_json("summary.json", {"a": 1})
     store.write_json("summary.json", {"a": 2})
-    assert json.loads((store.root / "summary.json").read_text()) == {"a": 2}
+    store.close()
+    assert json.loads(backend.outside(store, "summary.json")) == {"a": 2}
 
 
 def test_trial_dir_stays_inside_the_run_folder(make_store):

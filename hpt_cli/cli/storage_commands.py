@@ -1,0 +1,49 @@
+"""`hpt sync` and `hpt watch`: finish an upload that failed, follow a run from anywhere."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hpt_cli.cli import cli
+
+
+@cli.command()
+@click.argument("spool", type=click.Path(exists=True, file_okay=False))
+@click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
+              help="Seconds to keep retrying before giving up (exit 4).")
+def sync(spool: str, timeout: float) -> None:
+    """Upload a spool that a run left behind when gs:// was unreachable (it exited 4).
+
+    Rows are appended exactly once, also when this is run twice or the network fails midway.
+
+    \b
+    Example:
+      hpt sync ~/.cache/hpt/spool/my-bucket/sweeps/quickstart-6df2cb09
+    """
+    from hpt_cli.storage.remote import sync_spool
+
+    location, size = sync_spool(spool, timeout)
+    click.echo(f"synced: {location} holds results.csv ({size} bytes) and every file of {spool}")
+
+
+@cli.command()
+@click.argument("uri")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between reads.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="Give up after this many seconds without the run finishing.")
+def watch(uri: str, interval: float, timeout: float | None) -> None:
+    """Follow a running run's results.csv (a local run folder or gs://...): progress, best so
+    far, failures as they come. Exits when summary.json appears, with the run's exit code.
+
+    \b
+    Example:
+      hpt watch gs://my-bucket/sweeps/quickstart-6df2cb09
+      hpt watch runs/quickstart-6df2cb09 --interval 5
+    """
+    from hpt_cli.watch import watch as follow
+
+    code = follow(uri, lambda line: click.echo(line), interval=interval, timeout=timeout)
+    sys.exit(code)

@@ -1,0 +1,345 @@
+"""Mirror a spool folder (a local run folder) to its gs:// location, rows exactly once.
+
+results.csv grows by compose: the bytes of the spool's results.csv beyond what the bucket holds
+go up as a part object, which is composed onto results.csv with a generation precondition and
+then deleted. The bucket's copy is always a prefix of the spool's, so its size says exactly which
+bytes are committed; every attempt starts by reading that size, so an append whose response was
+lost is recognised as done and never repeated (this also holds where preconditions are not
+enforced, as in the emulator). Other files (spec.json, trial artifacts, logs, summary.json) are
+uploaded whole; `.hpt-sync/uploaded.log` remembers what went up, so `hpt sync` resumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from hpt_cli.storage.gcs import CALL_TIMEOUT, Diverged, GcsLocation, describe
+
+RESULTS = "results.csv"
+SUMMARY = "summary.json"  # uploaded last: its presence in the bucket means the run is complete
+STATE_DIR = ".hpt-sync"
+TARGET_FILE = "target"
+UPLOADED_LOG = "uploaded.log"
+PARTS = ".parts"
+MULTIPART_LIMIT = 8 * 1024 * 1024  # above this, uploads are resumable, in chunks of this size
+
+
+def _crc32c_b64(data: bytes) -> str:
+    import google_crc32c
+
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode("ascii")
+
+
+def whole_lines(path: Path) -> int:
+    """How many leading bytes of `path` are whole lines (0 if it does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            pos = size
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                fh.seek(pos)
+                chunk = fh.read(step)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    return pos + cut + 1
+            return 0
+    except FileNotFoundError:
+        return 0
+
+
+class Mirror:
+    """Pushes one spool folder to one gs:// run location. Not thread-safe: one caller at a time."""
+
+    def __init__(self, spool: Path, target: GcsLocation, client, timeout=CALL_TIMEOUT):
+        self.spool = Path(spool)
+        self.target = target
+        self.bucket = client.bucket(target.bucket)
+        self.timeout = timeout
+        self._remote_size: int | None = None  # bytes of results.csv known to be in the bucket
+        self._verified = False
+        self._uploaded = self._load_uploaded()
+        self.bytes_sent = 0  # results.csv bytes sent (parts and first upload), for the benchmark
+        self.progress = 0  # writes that went through; backoff restarts while this grows
+
+    # -- state -----------------------------------------------------------------------------------
+    @staticmethod
+    def write_target(spool: Path, target: GcsLocation) -> None:
+        state = Path(spool) / STATE_DIR
+        state.mkdir(parents=True, exist_ok=True)
+        (state / TARGET_FILE).write_text(str(target) + "\n", encoding="utf-8")
+
+    @staticmethod
+    def read_target(spool: Path) -> GcsLocation:
+        text = (Path(spool) / STATE_DIR / TARGET_FILE).read_text(encoding="utf-8").strip()
+        return GcsLocation.parse(text)
+
+    def _load_uploaded(self) -> dict[str, tuple[int, int]]:
+        done: dict[str, tuple[int, int]] = {}
+        try:
+            text = (self.spool / STATE_DIR / UPLOADED_LOG).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return done
+        for line in text.splitlines():
+            size, mtime, name = line.split(" ", 2)
+            done[name] = (int(size), int(mtime))
+        return done
+
+    def _mark_uploaded(self, name: str, stamp: tuple[int, int]) -> None:
+        self._uploaded[name] = stamp
+        with open(self.spool / STATE_DIR / UPLOADED_LOG, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp[0]} {stamp[1]} {name}\n")
+
+    # -- results.csv -----------------------------------------------------------------------------
+    def _results_blob(self):
+        return self.bucket.get_blob(self.target.key(RESULTS), timeout=self.timeout, retry=None)
+
+    def remote_results(self) -> bytes:
+        """The bucket's results.csv (b"" if there is none)."""
+        blob = self._results_blob()
+        if blob is None:
+            return b""
+        return blob.download_as_bytes(timeout=self.timeout, retry=None, checksum=None)
+
+    def pull_results(self) -> None:
+        """Resume on a machine whose spool has fewer rows than the bucket: take the bucket's."""
+        local = self.spool / RESULTS
+        blob = self._results_blob()
+        if blob is None or blob.size <= whole_lines(local):
+            return
+        data = blob.download_as_bytes(timeout=self.timeout, retry=None, checksum=None)
+        tmp = local.with_name(f".{RESULTS}.pull")
+        tmp.write_bytes(data)
+        os.replace(tmp, local)
+        self._remote_size, self._verified = len(data), True
+
+    def push_results(self) -> bool:
+        """Append the spool's whole rows that the bucket lacks. True when the bucket has them all."""
+        local = self.spool / RESULTS
+        end = whole_lines(local)
+        if end == 0:
+            self._remote_size = 0
+            return True
+        blob = self._results_blob()
+        remote = 0 if blob is None else blob.size
+        if remote > end:
+            raise Diverged(f"{self.target.key(RESULTS)} in the bucket holds {remote} bytes, more than the "
+                           f"spool's {end}: another run writes to the same location")
+        with open(local, "rb") as fh:
+            if remote and not self._verified:
+                prefix = fh.read(remote)
+                if blob.crc32c and _crc32c_b64(prefix) != blob.crc32c:
+                    raise Diverged(f"{self.target}/{RESULTS} in the bucket is not a prefix of the spool's copy")
+                self._verified = True
+            if remote == end:
+                self._remote_size = remote
+                return True
+            fh.seek(remote)
+            chunk = fh.read(end - remote)
+        if blob is None:
+            self._create(chunk)
+        else:
+            self._append(blob, remote, chunk)
+        self._remote_size = end
+        self._verified = True
+        self.progress += 1
+        return whole_lines(local) == end
+
+    def _create(self, chunk: bytes) -> None:
+        dest = self.bucket.blob(self.target.key(RESULTS))
+        self.bytes_sent += len(chunk)
+        try:
+            dest.upload_from_string(chunk, content_type="text/csv", if_generation_match=0,
+                                    timeout=self.timeout, retry=None)
+        except Exception:
+            if self._took_effect(len(chunk)):
+                return
+            raise
+
+    def _append(self, blob, remote: int, chunk: bytes) -> None:
+        part = self.bucket.blob(self.target.key(f"{PARTS}/results-{remote:012d}-{len(chunk)}.csv"))
+        self.bytes_sent += len(chunk)
+        part.upload_from_string(chunk, content_type="text/csv", timeout=self.timeout, retry=None)
+        self.progress += 1
+        dest = self.bucket.blob(self.target.key(RESULTS))
+        dest.content_type = "text/csv"
+        try:
+            dest.compose([blob, part], if_generation_match=blob.generation, timeout=self.timeout, retry=None)
+        except Exception:
+            if not self._took_effect(remote + len(chunk)):
+                raise
+        try:
+            part.delete(timeout=self.timeout, retry=None)
+        except Exception:  # noqa: BLE001 - a leftover part is harmless; the next sync may remove it
+            pass
+
+    def _took_effect(self, expected_size: int) -> bool:
+        """After an error: did the write land anyway (its response lost)?"""
+        try:
+            blob = self._results_blob()
+        except Exception:  # noqa: BLE001 - unknown: the caller retries, and that retry re-reads
+            return False
+        return blob is not None and blob.size == expected_size
+
+    # -- other files -----------------------------------------------------------------------------
+    def pending(self, names: Iterable[str] | None = None) -> list[str]:
+        """Files (relative names) that differ from what was uploaded; all of the spool if None."""
+        if names is None:
+            names = [p.relative_to(self.spool).as_posix() for p in self.spool.rglob("*")
+                     if p.is_file()]
+        out = []
+        for name in names:
+            path = self.spool / name
+            if path.is_dir():
+                out.extend(self.pending(p.relative_to(self.spool).as_posix() for p in path.rglob("*")
+                                        if p.is_file()))
+                continue
+            if name == RESULTS or name.startswith(STATE_DIR + "/") or "/." in f"/{name}":
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if self._uploaded.get(name) != (stat.st_size, stat.st_mtime_ns):
+                out.append(name)
+        return sorted(set(out), key=lambda n: (n == SUMMARY, n))
+
+    def push_file(self, name: str) -> None:
+        path = self.spool / name
+        stat = path.stat()
+        blob = self.bucket.blob(self.target.key(name))
+        if stat.st_size > MULTIPART_LIMIT:
+            blob.chunk_size = MULTIPART_LIMIT  # resumable, in chunks
+        content_type = "application/json" if name.endswith(".json") else None
+        blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout, retry=None)
+        self._mark_uploaded(name, (stat.st_size, stat.st_mtime_ns))
+        self.progress += 1
+
+    def push_all(self) -> bool:
+        """One full pass: rows, then every pending file (summary.json last). True when in sync."""
+        if not self.push_results():
+            return False
+        for name in self.pending():
+            if name == SUMMARY and whole_lines(self.spool / RESULTS) != self._remote_size:
+                return False
+            self.push_file(name)
+        return not self.pending() and self.push_results()
+
+
+class Backoff:
+    """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s ... up to `cap`; reset on success."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
+        self.first, self.cap = first, cap
+        self.rng = rng or random.Random()
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        ceiling = min(self.cap, self.first * 2 ** min(self.failures - 1, 20))
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Uploader:
+    """A background thread that keeps the bucket in step with the spool while the run goes on.
+
+    Rows go up every `interval` seconds; files as soon as they are announced with `notify`.
+    Failures are retried with backoff; the run never waits for the network. `close(deadline)`
+    pushes what remains and says whether the bucket has everything.
+    """
+
+    def __init__(self, mirror: Mirror, interval: float = 5.0, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.mirror = mirror
+        self.interval = interval
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.last_error: str | None = None
+        self.fatal: str | None = None
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress_seen = 0
+        self._thread = threading.Thread(target=self._loop, name="hpt-uploader", daemon=True)
+
+    def start(self) -> Uploader:
+        self._thread.start()
+        return self
+
+    def notify(self, name: str) -> None:
+        with self._lock:
+            self._pending.add(name)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        next_rows = self.clock() + self.interval
+        retry_at = 0.0  # after a failure: nothing is tried before this time
+        while True:
+            now = self.clock()
+            if now < retry_at:
+                self._stop.wait(retry_at - now)  # backing off: notifications wait too
+            else:
+                self._wake.wait(timeout=max(0.0, next_rows - now))
+            if self._stop.is_set():
+                return
+            self._wake.clear()
+            with self._lock:
+                names, self._pending = self._pending, set()
+            try:
+                if retry_at or self.clock() >= next_rows:
+                    self.mirror.push_results()
+                    next_rows = self.clock() + self.interval
+                for name in self.mirror.pending(names):
+                    if name != SUMMARY:
+                        self.mirror.push_file(name)
+                self.backoff.reset()
+                self.last_error, retry_at = None, 0.0
+            except Diverged as exc:
+                self.fatal = str(exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried (a 403 or 404 may be fixed meanwhile);
+                with self._lock:     # close() reports the last error
+                    self._pending |= names
+                self.last_error = describe(exc)
+                retry_at = self.clock() + self._delay()
+
+    def _delay(self) -> float:
+        """The wait before the next try: backoff grows only while nothing gets through."""
+        if self.mirror.progress != self._progress_seen:
+            self._progress_seen = self.mirror.progress
+            self.backoff.reset()
+        return self.backoff.next_delay()
+
+    def close(self, timeout: float) -> bool:
+        """Stop the thread, then push everything left, retrying until `timeout` seconds pass."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.ident is not None:  # started (hpt sync uses close() alone)
+            self._thread.join()
+        if self.fatal:
+            return False
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                if self.mirror.push_all():
+                    return True
+            except Diverged as exc:
+                self.fatal = str(exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                self.last_error = describe(exc)
+            delay = self._delay()
+            if self.clock() + delay > deadline:
+                return False
+            time.sleep(delay)

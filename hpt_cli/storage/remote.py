@@ -1,0 +1,106 @@
+"""A run folder on gs://: written to a local spool first, mirrored by a background uploader.
+
+Everything the run writes lands in the spool (a local run folder) at once, so trials and the
+runner never wait on the network. The uploader appends rows to the bucket's results.csv every
+few seconds and uploads each trial's files as it finishes. At the end, `close` pushes what is
+left; if the bucket stays unreachable it raises StorageError (exit 4) naming the spool, which
+`hpt sync SPOOL` uploads later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hpt_cli.errors import HptError
+from hpt_cli.storage.base import RunStore
+from hpt_cli.storage.gcs import GcsLocation, StorageError, check_bucket, describe, make_client, transient
+from hpt_cli.storage.local import LocalRunStore
+from hpt_cli.storage.mirror import Mirror, Uploader, whole_lines
+
+
+def spool_root() -> Path:
+    """$HPT_SPOOL, else $XDG_CACHE_HOME/hpt/spool, else ~/.cache/hpt/spool."""
+    if os.environ.get("HPT_SPOOL"):
+        return Path(os.environ["HPT_SPOOL"])
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "hpt" / "spool"
+
+
+def spool_for(location: GcsLocation, root: Path | None = None) -> Path:
+    return (root or spool_root()) / location.bucket / location.prefix
+
+
+class GcsRunStore(RunStore):
+    def __init__(self, location: GcsLocation, spool: Path, client=None, interval: float = 5.0,
+                 upload_timeout: float = 60.0):
+        self.location = location
+        self.uri = str(location)
+        self.spool = Path(spool)
+        self.upload_timeout = upload_timeout
+        client = client or make_client()
+        self.warning = check_bucket(client, location)
+        self.local = LocalRunStore(self.spool)
+        Mirror.write_target(self.spool, location)
+        self.mirror = Mirror(self.spool, location, client)
+        if self.warning is None:
+            try:
+                self.mirror.pull_results()  # resume from the bucket's rows
+            except Exception as exc:  # noqa: BLE001 - offline now: the spool's rows stand
+                if not transient(exc):
+                    raise
+                self.warning = f"{location} does not answer now ({describe(exc)}); results go to the spool first"
+        self.uploader = Uploader(self.mirror, interval=interval).start()
+
+    def notes(self) -> list[str]:
+        lines = [f"spool: {self.spool} (uploaded to {self.location} as the run goes on)"]
+        return lines + ([f"warning: {self.warning}"] if self.warning else [])
+
+    def read_results(self):
+        return self.local.read_results()
+
+    def append_results(self, header: list[str], lines: list[str]) -> None:
+        self.local.append_results(header, lines)
+
+    def write_json(self, name: str, document: Any) -> None:
+        self.local.write_json(name, document)
+        self.uploader.notify(name)
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return self.local.trial_dir(trial_id)
+
+    def trial_finished(self, trial_id: str) -> None:
+        self.uploader.notify(f"trials/{trial_id}")
+
+    def artifact_uri(self, trial_id: str) -> str:
+        return f"{self.location}/trials/{trial_id}"
+
+    def close(self) -> None:
+        self.local.close()
+        if self.uploader.close(self.upload_timeout):
+            return
+        rows = max(0, len(self.local.read_results()[1]))
+        why = self.uploader.fatal or self.uploader.last_error or "no answer"
+        raise StorageError(
+            f"{self.location} unreachable after retries ({why}); {rows} rows and the trial files are kept "
+            f"in the spool {self.spool}; upload them with: hpt sync {self.spool}"
+        )
+
+
+def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, int]:
+    """Upload a spool left by a run that exited 4. Returns the location and results.csv's size."""
+    spool = Path(spool)
+    try:
+        location = Mirror.read_target(spool)
+    except FileNotFoundError:
+        raise HptError(f"{spool}: not a spool folder (no .hpt-sync/target); give the path printed by "
+                       "`hpt run`") from None
+    client = client or make_client()
+    check_bucket(client, location)  # a missing bucket or a refused permission: exit 2 now
+    uploader = Uploader(Mirror(spool, location, client), interval=3600.0)
+    if uploader.close(timeout):
+        return location, whole_lines(spool / "results.csv")
+    why = uploader.fatal or uploader.last_error or "no answer"
+    raise StorageError(f"{location} unreachable after retries ({why}); the spool {spool} is intact: "
+                       f"run `hpt sync {spool}` again")

@@ -1,0 +1,178 @@
+"""Follow a run's results.csv, local or gs://, while the run goes on (`hpt watch`).
+
+Only new bytes are read (a seek locally, a ranged download on GCS), and only whole lines are
+counted, so a watcher on a laptop costs the run nothing and never sees half a row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpt_cli.errors import HptError
+from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, is_gcs, make_client
+
+
+class LocalSource:
+    def __init__(self, folder: str):
+        self.folder = Path(folder)
+        self.uri = str(self.folder)
+
+    def read(self, name: str, start: int = 0) -> bytes | None:
+        try:
+            with open(self.folder / name, "rb") as fh:
+                fh.seek(start)
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+
+class GcsSource:
+    def __init__(self, uri: str, client=None):
+        self.location = GcsLocation.parse(uri)
+        self.uri = str(self.location)
+        self.bucket = (client or make_client()).bucket(self.location.bucket)
+
+    def read(self, name: str, start: int = 0) -> bytes | None:
+        blob = self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT)
+        if blob is None:
+            return None
+        if blob.size <= start:
+            return b""
+        return blob.download_as_bytes(start=start, timeout=CALL_TIMEOUT, checksum=None)
+
+
+def open_source(uri: str):
+    return GcsSource(uri) if is_gcs(uri) else LocalSource(uri)
+
+
+@dataclass
+class Tally:
+    """What the rows seen so far say."""
+
+    metric: str = "val_mse"
+    mode: str = "min"
+    total: int | None = None
+    rows: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    best: tuple[float, str] | None = None
+
+    def add(self, row: dict[str, str]) -> None:
+        self.rows += 1
+        status = row.get("status", "")
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status != "ok":
+            return
+        try:
+            value = float(row.get(self.metric, ""))
+        except ValueError:
+            return
+        if math.isnan(value):
+            return
+        sign = 1 if self.mode == "min" else -1
+        if self.best is None or sign * value < sign * self.best[0]:
+            self.best = (value, row.get("trial_id", "?"))
+
+    def line(self) -> str:
+        of = f"/{self.total}" if self.total else ""
+        ok = self.by_status.get("ok", 0)
+        failed = self.rows - ok
+        best = f", best {self.metric} {self.best[0]:.6g} (trial {self.best[1]})" if self.best else ""
+        return f"[{self.rows}{of}] {ok} ok, {failed} failed{best}"
+
+
+class Watcher:
+    """Reads new rows of results.csv on each `poll()`; `done` once summary.json is there."""
+
+    def __init__(self, source):
+        self.source = source
+        self.offset = 0
+        self.header: list[str] | None = None
+        self.tally = Tally()
+        self.summary: dict[str, Any] | None = None
+        self._spec_read = False
+
+    def _read_spec(self) -> None:
+        raw = self.source.read("spec.json")
+        if raw is None:
+            return
+        self._spec_read = True
+        try:
+            doc = json.loads(raw)
+            objective = doc.get("objective", {})
+            self.tally.metric = objective.get("metric", self.tally.metric)
+            self.tally.mode = objective.get("mode", self.tally.mode)
+            from hpt_cli.search import expand
+            from hpt_cli.spec import parse_spec
+
+            doc.pop("hpt", None)
+            self.tally.total = len(expand(parse_spec(json.dumps(doc))))
+        except Exception:  # noqa: BLE001 - a spec this version cannot read: no total shown
+            pass
+
+    def poll(self) -> list[dict[str, str]]:
+        """New whole rows since the last poll; `done` turns true once summary.json is there."""
+        if not self._spec_read:
+            self._read_spec()
+        rows = self._new_rows()
+        if self.summary is None:
+            raw = self.source.read("summary.json")
+            if raw is not None:
+                self.summary = json.loads(raw)
+                rows += self._new_rows()  # rows that landed between the two reads
+        return rows
+
+    def _new_rows(self) -> list[dict[str, str]]:
+        data = self.source.read("results.csv", self.offset)
+        end = data.rfind(b"\n") + 1 if data else 0
+        if not end:
+            return []
+        text = data[:end].decode("utf-8")
+        self.offset += end
+        if self.header is None:
+            first, _, text = text.partition("\n")
+            self.header = next(csv.reader([first]))
+        rows = []
+        for cells in csv.reader(io.StringIO(text)):
+            if len(cells) == len(self.header):
+                row = dict(zip(self.header, cells))
+                self.tally.add(row)
+                rows.append(row)
+        return rows
+
+    @property
+    def done(self) -> bool:
+        return self.summary is not None
+
+
+def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: float | None = None,
+          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
+    """Follow the run at `uri` until its summary appears; returns the run's exit code."""
+    watcher = Watcher(open_source(uri))
+    started = clock()
+    say(f"watching {watcher.source.uri}")
+    shown = None
+    while True:
+        for row in watcher.poll():
+            if row.get("status") != "ok":
+                say(f"{row.get('status')}: {row.get('trial_id')} {row.get('architecture')} "
+                    f"{row.get('start')}..{row.get('end')} {row.get('error', '')}".rstrip())
+        line = watcher.tally.line()
+        if watcher.header is not None and line != shown:
+            say(line)
+            shown = line
+        if watcher.done:
+            s = watcher.summary
+            say(f"{s.get('status', 'done')}: exit code {s.get('exit_code')}, wall time {s.get('wall_time_s')} s")
+            return int(s.get("exit_code", 0))
+        if timeout is not None and clock() - started > timeout:
+            raise HptError(f"{uri}: no summary.json after {timeout:g} s; the run is still going (or "
+                           "was killed); run `hpt watch` again")
+        sleep(interval)
