@@ -17,6 +17,8 @@ class ExitCode:
     USAGE = 2
     INTERRUPTED = 3
     STORAGE = 4
+    LOCKED = 5  # another run holds the lock on the run folder (--lock fail)
+    TIME_CAP = 6  # --max-time reached: dispatching stopped, finished rows kept
     INTERNAL = 70
 
 
@@ -52,3 +54,9 @@ class SpecError(HptError):
 
 class DataError(HptError):
     """The data a spec points at is missing, unreadable or does not cover a date range."""
+
+
+class LockedError(HptError):
+    """Another run holds the lock on the run folder."""
+
+    exit_code = ExitCode.LOCKED

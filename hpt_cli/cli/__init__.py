@@ -53,7 +53,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       hpt run experiments/quickstart.json --output runs
 
     Exit codes: 0 ok, 1 trials failed, 2 bad spec or usage, 3 interrupted,
-    4 storage unreachable (results kept in the spool).
+    4 storage unreachable (results kept in the spool), 5 run folder locked by another run,
+    6 --max-time reached.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -20,9 +21,13 @@ class Progress(RunObserver):
     """`live`: redraw one status line with carriage returns (a terminal); else plain lines."""
 
     def __init__(self, stream: TextIO | None = None, live: bool | None = None, quiet: bool = False,
-                 clock=time.monotonic):
+                 clock=time.monotonic, status_every: float = 60.0, env=os.environ):
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
+        if live is None:  # a terminal, and not a CI job (which may fake one)
+            live = self.stream.isatty() and not env.get("CI") and env.get("TERM") != "dumb"
+        self.live = live
+        self.status_every = status_every
+        self._last_status = None
         self.quiet = quiet
         self.clock = clock
         self.done = self.failed = self.running = 0
@@ -65,8 +70,19 @@ class Progress(RunObserver):
 
     def tick(self, running: int) -> None:
         self.running = running
-        if self.live and not self.quiet:
+        if self.quiet:
+            return
+        if self.live:
             self._draw()
+            return
+        now = self.clock()
+        if self._last_status is None:
+            self._last_status = now
+        elif now - self._last_status >= self.status_every:
+            self._last_status = now
+            best = f", best {self.info.objective} {self.best[0]:.6g}" if self.best else ""
+            self._line(f"status: {self.done}/{self.todo} done, {self.failed} failed, {self.running} running"
+                       f"{best}, {_clock(now - self.started)} elapsed")
 
     def run_finished(self, summary: dict[str, Any]) -> None:
         if self.live and not self.quiet:
@@ -76,7 +92,7 @@ class Progress(RunObserver):
         best = summary.get("best")
         best_text = (f"; best {best['metric']} {best['value']:.6g} (trial {best['trial_id']})"
                      if best else "")
-        status = "interrupted" if summary["status"] == "interrupted" else "done"
+        status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time"}.get(summary["status"], "done")
         self._line(f"{status}: {c['ok']} ok, {c['failed']} failed, {c['timeout']} timed out"
                    + (f", {c['skipped']} skipped (already done)" if c["skipped"] else "")
                    + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")

@@ -13,8 +13,10 @@ import click
 from hpt_cli.cli import cli
 from hpt_cli.cli.progress import Progress
 from hpt_cli.cli.spec_commands import read_spec, spec_argument, today_option
+from hpt_cli.dates import parse_duration
 from hpt_cli.errors import ExitCode
 from hpt_cli.runner import RunOptions, run_spec
+from hpt_cli.runner.reporters import EventLog, JUnitReport, SummaryFile
 
 
 class FailureBudget(click.ParamType):
@@ -33,6 +35,20 @@ class FailureBudget(click.ParamType):
         if number < 0 or (number >= 1 and not number.is_integer()):
             self.fail(f"expected a count (3) or a fraction (0.1 or 10%), got {value!r}", param, ctx)
         return number
+
+
+class Duration(click.ParamType):
+    """90, 90s, 30m, 2h, 1d: seconds."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class StopOnSignal:
@@ -80,9 +96,23 @@ class StopOnSignal:
               help="gs:// outputs: seconds between appends of new rows to results.csv.")
 @click.option("--upload-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="gs:// outputs: seconds the end of the run keeps retrying before exit 4.")
+@click.option("--events", metavar="FILE|-", default=None,
+              help="Write one JSON line per event (run/trial started, finished, failed) to FILE or stdout.")
+@click.option("--junit", metavar="FILE", default=None,
+              help="Write JUnit XML (one test case per trial) for Jenkins' test view.")
+@click.option("--summary-json", metavar="FILE", default=None, help="Also write summary.json to FILE.")
+@click.option("--max-time", type=Duration(), default=None, metavar="DURATION",
+              help="Stop dispatching after this long (90m, 2h); running trials get --grace; exit 6.")
+@click.option("--grace", type=Duration(), default="5m", show_default=True, metavar="DURATION",
+              help="After --max-time, how long running trials may still finish before they are stopped.")
+@click.option("--lock", "lock_mode", type=click.Choice(["fail", "skip", "wait"]), default="fail",
+              show_default=True, help="When another run holds the run folder: exit 5, exit 0, or wait.")
+@click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              metavar="SECONDS", help="Without a terminal: a status line this often.")
 @today_option
 def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet, spool, upload_interval,
-                upload_timeout, today) -> None:
+                upload_timeout, events, junit, summary_json, max_time, grace, lock_mode, status_every,
+                today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
     of <output>/<run-id>/results.csv (plus its model, log and curve under trials/<trial-id>/).
 
@@ -99,17 +129,31 @@ def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet,
     ends); if the bucket stays unreachable the run still finishes and exits 4, naming the spool
     for `hpt sync`.
 
+    For pipelines: --events, --junit and --summary-json write machine-readable records;
+    --max-time caps the run; --lock decides what a second run of the same spec does.
+
     Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
-    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable.
+    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable,
+    5 another run holds the lock, 6 --max-time reached.
     """
     spec = read_spec(spec_path, today)
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
                          max_failures=max_failures, spool=Path(spool) if spool else None,
-                         upload_interval=upload_interval, upload_timeout=upload_timeout)
-    progress = Progress(stream=sys.stderr, quiet=quiet)
+                         upload_interval=upload_interval, upload_timeout=upload_timeout,
+                         max_time=max_time, grace=grace, lock=lock_mode)
+    observers = [Progress(stream=sys.stderr, quiet=quiet, status_every=status_every)]
+    if events:
+        observers.append(EventLog(events))
+    if junit:
+        observers.append(JUnitReport(junit))
+    if summary_json:
+        observers.append(SummaryFile(summary_json))
     stop = threading.Event()
-    with StopOnSignal(stop, lambda text: click.echo(f"\n{text}", err=True)):
-        result = run_spec(spec, options, observers=[progress], stop=stop)
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    with StopOnSignal(stop, lambda text: say(f"\n{text}")):
+        result = run_spec(spec, options, observers=observers, stop=stop, say=say)
+    if result.skipped_because:
+        say(f"skipped: {result.skipped_because}")
     if result.storage_error:
-        click.echo(f"error: {result.storage_error}", err=True)
+        say(f"error: {result.storage_error}")
     sys.exit(result.exit_code)

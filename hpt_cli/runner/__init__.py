@@ -14,14 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
-from hpt_cli.errors import HptError
+from hpt_cli.errors import ExitCode, HptError
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.runner.loop import Runner, RunResult, failure_budget
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
-from hpt_cli.storage import open_store
+from hpt_cli.storage import open_lock, open_store
+from hpt_cli.storage.lock import acquire
 
 # Thread pools a trial's libraries may start; each trial gets cpus_per_trial threads.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -39,6 +40,9 @@ class RunOptions:
     spool: Path | None = None  # gs:// outputs: where the local copy goes (default ~/.cache/hpt/spool)
     upload_interval: float = 5.0  # gs:// outputs: seconds between appends of new rows
     upload_timeout: float = 60.0  # gs:// outputs: how long the end of a run retries before exit 4
+    max_time: float | None = None  # seconds: stop dispatching then, exit 6
+    grace: float = 300.0  # seconds running trials may go on after max_time
+    lock: str = "fail"  # another run holds the run folder: fail (exit 5) | skip (exit 0) | wait
 
 
 def usable_cpus() -> int:
@@ -72,7 +76,9 @@ def run_spec(
     observers: Sequence[RunObserver] = (),
     stop: threading.Event | None = None,
     now: datetime | None = None,
+    say=None,
 ) -> RunResult:
+    """Run the spec. `say(line)` receives notices such as waiting for a lock."""
     preflight(spec)
     output = options.output or spec.output
     rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)
@@ -85,11 +91,19 @@ def run_spec(
         raise HptError("resources.gpus_per_trial: GPU placement is not available yet; set it to 0")
     env = {var: str(cpus) for var in THREAD_VARS}
     executor = LocalExecutor(workers, isolate=options.isolate, slot_env=[dict(env) for _ in range(workers)])
-    store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
-                       upload_timeout=options.upload_timeout)
-    runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
-                    observers=observers, max_failures=options.max_failures, stop=stop)
-    return runner.run()
+    lock = open_lock(output, rid, options.spool)
+    if not acquire(lock, options.lock, say=say):
+        return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
+                         skipped_because=f"{lock.where} is locked by another run; skipped (--lock skip)")
+    try:
+        store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
+                           upload_timeout=options.upload_timeout)
+        runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
+                        observers=observers, max_failures=options.max_failures, stop=stop,
+                        max_time=options.max_time, grace=options.grace)
+        return runner.run()
+    finally:
+        lock.release()
 
 
 __all__ = ["RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",

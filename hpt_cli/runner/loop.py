@@ -42,6 +42,7 @@ class RunResult:
     counts: dict[str, int]
     summary: dict[str, Any] = field(default_factory=dict)
     storage_error: str | None = None  # set when the results stay in the local spool (exit 4)
+    skipped_because: str | None = None  # --lock skip found the run folder locked
 
 
 def failure_budget(max_failures: float, total: int) -> int:
@@ -67,6 +68,9 @@ class Runner:
         max_failures: float = 0,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
+        max_time: float | None = None,
+        grace: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.spec = spec
         self.run_id = run_id
@@ -78,6 +82,10 @@ class Runner:
         self.max_failures = max_failures
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.max_time = max_time
+        self.grace = grace
+        self.monotonic = monotonic
+        self.capped = False
         self.columns = Columns(spec.parameter_names, metrics)
         self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
@@ -103,11 +111,18 @@ class Runner:
         self._emit("run_started", info)
         self.executor.start()
         exhausted = False
+        cap_at = self.monotonic() + self.max_time if self.max_time else None
         try:
             while not self.stop.is_set():
-                exhausted = self._dispatch(done, exhausted)
-                if exhausted and not self._running and not self._retry:
+                if cap_at is not None and not self.capped and self.monotonic() >= cap_at:
+                    self.capped = True  # --max-time: no new trials; running ones get the grace
+                    self._retry.clear()
+                if not self.capped:
+                    exhausted = self._dispatch(done, exhausted)
+                if (exhausted or self.capped) and not self._running and not self._retry:
                     break
+                if self.capped and self.monotonic() >= cap_at + self.grace:
+                    break  # the rest are cancelled below; they have no row and rerun on resume
                 for result in self.executor.wait(POLL_S):
                     self._finish(result)
                 self._emit("tick", len(self._running))
@@ -171,7 +186,7 @@ class Runner:
             self.counts["cancelled"] += 1
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
-        if status != "ok" and attempt <= self.spec.trial.retries and not self.stop.is_set():
+        if status != "ok" and attempt <= self.spec.trial.retries and not (self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
             return
         metrics = result.value if status == "ok" else {}
@@ -240,6 +255,8 @@ class Runner:
         failed = self.counts["failed"] + self.counts["timeout"]
         if interrupted:
             code = ExitCode.INTERRUPTED
+        elif self.capped:
+            code = ExitCode.TIME_CAP
         elif failed > failure_budget(self.max_failures, total):
             code = ExitCode.TRIALS_FAILED
         else:
@@ -248,7 +265,7 @@ class Runner:
         summary = {
             "run_id": self.run_id,
             "name": self.spec.name,
-            "status": "interrupted" if interrupted else "complete",
+            "status": "interrupted" if interrupted else "time_cap" if self.capped else "complete",
             "exit_code": code,
             "total": total,
             "counts": dict(self.counts),

@@ -22,4 +22,17 @@ def open_store(output: str, run_id: str, spool: Path | None = None, interval: fl
     return LocalRunStore(Path(output) / run_id)
 
 
-__all__ = ["Columns", "GcsLocation", "LocalRunStore", "RunStore", "StorageError", "open_store", "read_rows"]
+def open_lock(output: str, run_id: str, spool: Path | None = None):
+    """The lock of the run folder `<output>/<run_id>` (see hpt_cli.storage.lock)."""
+    from hpt_cli.storage.lock import FileLock, GcsLock, Locks
+
+    if is_gcs(output):
+        from hpt_cli.storage.gcs import make_client
+        from hpt_cli.storage.remote import spool_for
+
+        location = GcsLocation.parse(output).child(run_id)
+        return Locks(FileLock(spool_for(location, spool)), GcsLock(location, make_client()))
+    return FileLock(Path(output) / run_id)
+
+
+__all__ = ["Columns", "GcsLocation", "LocalRunStore", "RunStore", "StorageError", "open_lock", "open_store", "read_rows"]

@@ -1,0 +1,200 @@
+"""One run at a time per run folder: a file lock locally, a lock object on gs://.
+
+Two cron runs of the same spec resolve to the same run folder; the second finds it locked and
+fails (exit 5), skips (exit 0) or waits, as `--lock` says. A local lock is an flock(2) on
+`<run>/.lock`, released by the kernel if the holder dies. A gs:// lock is the object
+`<run>/.lock`, created only if absent (if_generation_match=0) and rewritten by a heartbeat; one
+whose heartbeat is older than `stale_after` is taken over, so a crashed machine does not block
+the next month's run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation
+
+LOCK_NAME = ".lock"
+
+
+def holder_info() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"), "heartbeat": time.time()}
+
+
+def _describe(info: dict | None) -> str:
+    if not info:
+        return "another run"
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+
+
+class RunLock(ABC):
+    where: str
+
+    @abstractmethod
+    def try_acquire(self) -> str | None:
+        """Take the lock, or say who holds it (None when taken)."""
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+
+class FileLock(RunLock):
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / LOCK_NAME
+        self.where = str(folder)
+        self._fd: int | None = None
+
+    def try_acquire(self) -> str | None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                info = json.loads(os.pread(fd, 4096, 0) or b"null")
+            except ValueError:
+                info = None
+            os.close(fd)
+            return _describe(info)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder_info()).encode(), 0)
+        self._fd = fd
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class GcsLock(RunLock):
+    def __init__(self, location: GcsLocation, client, heartbeat: float = 30.0, stale_after: float = 300.0):
+        self.location = location
+        self.where = str(location)
+        self.blob_name = location.key(LOCK_NAME)
+        self.bucket = client.bucket(location.bucket)
+        self.heartbeat = heartbeat
+        self.stale_after = stale_after
+        self._generation: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _create(self, if_generation_match: int) -> int | None:
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self.bucket.blob(self.blob_name)
+        try:
+            blob.upload_from_string(json.dumps(holder_info()), content_type="application/json",
+                                    if_generation_match=if_generation_match, timeout=CALL_TIMEOUT, retry=None)
+        except PreconditionFailed:
+            return None
+        return blob.generation
+
+    def try_acquire(self) -> str | None:
+        from hpt_cli.storage.gcs import transient, user_error
+
+        try:
+            return self._try_acquire()
+        except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
+            error = user_error(exc, self.location)
+            if error is not None:
+                raise error from None
+            if not transient(exc):
+                raise
+            self.offline = True  # the spool's file lock still holds on this machine
+            return None
+
+    offline = False
+
+    def _try_acquire(self) -> str | None:
+        generation = self._create(0)
+        if generation is None:
+            blob = self.bucket.get_blob(self.blob_name, timeout=CALL_TIMEOUT)
+            if blob is None:
+                return self._try_acquire()  # released meanwhile
+            try:
+                info = json.loads(blob.download_as_bytes(timeout=CALL_TIMEOUT))
+            except ValueError:
+                info = {}
+            if time.time() - float(info.get("heartbeat", 0)) < self.stale_after:
+                return _describe(info)
+            generation = self._create(blob.generation)  # stale: take it over
+            if generation is None:
+                return _describe(info)
+        self._generation = generation
+        self._thread = threading.Thread(target=self._beat, name="hpt-lock-heartbeat", daemon=True)
+        self._thread.start()
+        return None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                generation = self._create(self._generation)
+                if generation is not None:
+                    self._generation = generation
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                pass
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._generation is not None:
+            try:
+                self.bucket.blob(self.blob_name).delete(if_generation_match=self._generation,
+                                                        timeout=CALL_TIMEOUT, retry=None)
+            except Exception:  # noqa: BLE001 - unreachable: it goes stale and is taken over
+                pass
+            self._generation = None
+
+
+class Locks(RunLock):
+    """Several locks taken in order (the spool's file lock, then the bucket's object)."""
+
+    def __init__(self, *locks: RunLock):
+        self.locks = locks
+        self.where = locks[-1].where
+
+    def try_acquire(self) -> str | None:
+        taken = []
+        for lock in self.locks:
+            holder = lock.try_acquire()
+            if holder is not None:
+                for done in reversed(taken):
+                    done.release()
+                return holder
+            taken.append(lock)
+        return None
+
+    def release(self) -> None:
+        for lock in reversed(self.locks):
+            lock.release()
+
+
+def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sleep) -> bool:
+    """Take `lock` per `mode`: "fail" raises LockedError, "skip" returns False, "wait" waits."""
+    from hpt_cli.errors import LockedError
+
+    holder = lock.try_acquire()
+    if holder is None:
+        return True
+    if mode == "skip":
+        return False
+    if mode == "fail":
+        raise LockedError(f"{lock.where} is locked by {holder}; --lock wait waits for it, --lock skip "
+                          "exits 0 instead")
+    if say:
+        say(f"waiting for {holder} to release {lock.where}")
+    while holder is not None:
+        sleep(poll)
+        holder = lock.try_acquire()
+    return True
