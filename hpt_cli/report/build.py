@@ -1,0 +1,117 @@
+"""`build_report(uris)`: everything `hpt report` shows, as plain dataclasses (JSON via `to_dict`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hpt_cli.report.effects import Effect, parameter_effects
+from hpt_cli.report.load import Results, load_results
+from hpt_cli.report.ranking import (
+    Comparison,
+    ConfigStats,
+    cells_by_config,
+    compare_best,
+    rank_configs,
+)
+from hpt_cli.report.timeline import Failures, Trajectory, failures, trajectories
+
+
+@dataclass
+class RunInfo:
+    uri: str
+    label: str
+    rows: int
+    status: str  # summary.json's status, or "in progress" when there is none yet
+    skipped_lines: int
+
+
+@dataclass
+class BestTrial:
+    trial_id: str
+    run: str
+    label: str
+    date_range: str
+    repeat: int
+    value: float
+    artifact: str
+
+
+@dataclass
+class Report:
+    metric: str
+    mode: str
+    runs: list[RunInfo]
+    rows: int
+    configurations: int
+    ranges: list[str]
+    repeats: int
+    ranking: list[ConfigStats]  # the top ones
+    comparisons: list[Comparison]
+    effects: list[Effect]
+    trajectories: list[Trajectory]
+    failures: Failures
+    best_trial: BestTrial
+    notes: list[str]
+
+    @property
+    def winner(self) -> ConfigStats:
+        return self.ranking[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = _clean(dataclasses.asdict(self))
+        for comp, out in zip(self.comparisons, doc["comparisons"]):
+            out["significant"] = comp.significant
+        doc["failures"]["errors"] = [{"error": e, "count": n, "example_trial": t}
+                                     for e, n, t in self.failures.errors]
+        return doc
+
+
+def build_report(uris: list[str], top: int = 10) -> Report:
+    """Read the runs at `uris` (local or gs://, finished or running) and analyse them.
+
+    `top` bounds the configurations listed and compared with the best (0: all)."""
+    return analyse(load_results(uris), top)
+
+
+def analyse(results: Results, top: int = 10) -> Report:
+    cells = cells_by_config(results)
+    ranked = rank_configs(results, cells)
+    shown = ranked if top <= 0 else ranked[:top]
+    comparisons = compare_best(results, cells, ranked, len(shown) - 1)
+    best = ranked[0]
+    sign = 1 if results.mode == "min" else -1
+    row = min((r for r in results.ok if r.config == best.config), key=lambda r: (sign * r.value, r.trial_id))
+    runs = [RunInfo(r.uri, r.label, len(r.rows), (r.summary or {}).get("status", "in progress"),
+                    r.skipped_lines) for r in results.runs]
+    notes = []
+    for run in runs:
+        if run.status == "in progress":
+            notes.append(f"{run.label} has no summary.json yet: a run in progress (or killed); "
+                         "this report covers its finished trials")
+        if run.skipped_lines:
+            notes.append(f"{run.label}: {run.skipped_lines} lines of results.csv with the wrong number "
+                         "of cells were skipped")
+    counts = {c.n for c in ranked}
+    if len(counts) > 1:
+        notes.append(f"configurations have {min(counts)} to {max(counts)} results each (the column n); "
+                     f"those with fewer than {max(counts)} rank after the others, as their means are over "
+                     "other date ranges")
+    repeats = max((r.repeat for r in results.ok), default=0) + 1
+    return Report(results.metric, results.mode, runs, len(results.rows), len(ranked), results.ranges,
+                  repeats, shown, comparisons, parameter_effects(results), trajectories(results),
+                  failures(results), BestTrial(row.trial_id, row.run, results.labels[row.config],
+                                               row.date_range, row.repeat, row.value, row.artifact), notes)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

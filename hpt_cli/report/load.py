@@ -1,0 +1,242 @@
+"""Rows of one or more run folders (local or gs://, finished or still running), merged by
+configuration.
+
+Only whole lines of results.csv are read (a run in progress may have a torn last line). A
+configuration is an architecture plus the values of the parameters that apply to it; its key is
+`"<architecture> <JSON of its params>"`, so the same configuration in two runs (monthly sweeps)
+is one configuration here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hpt_cli.errors import HptError
+from hpt_cli.storage.results import LEAD, TAIL
+from hpt_cli.watch import open_source
+
+NO_RUN = "no results.csv (is this a run folder? `hpt run` prints its path)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One finished trial, as the report needs it."""
+
+    run: str  # the run's label (its folder name)
+    trial_id: str
+    status: str
+    architecture: str
+    params: dict[str, Any]  # the parameters that apply to this architecture, values parsed
+    config: str  # configuration key: architecture + JSON of params
+    date_range: str  # "start..end"
+    repeat: int
+    value: float  # the objective; nan when the row has none
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float
+    artifact: str  # where its files are: the run folder joined with artifact_dir
+    error: str
+
+
+@dataclass
+class Run:
+    uri: str
+    label: str
+    metric: str
+    mode: str
+    parameters: list[str]
+    cells: list[tuple[str, int]]  # the (date range, repeat) pairs the spec asks of every configuration
+    summary: dict[str, Any] | None
+    rows: list[Row] = field(default_factory=list)
+    skipped_lines: int = 0  # lines with the wrong number of cells
+
+
+@dataclass
+class Results:
+    """The rows of every run given, with what they share."""
+
+    runs: list[Run]
+    metric: str
+    mode: str
+    rows: list[Row]
+    labels: dict[str, str]  # configuration key -> short label (only the parameters that vary)
+    ranges: list[str]  # every date range seen, in order
+
+    @property
+    def ok(self) -> list[Row]:
+        """Rows with an objective value."""
+        return [r for r in self.rows if r.status == "ok" and math.isfinite(r.value)]
+
+
+def load_results(uris: list[str]) -> Results:
+    """Read every run at `uris` and merge them; raises HptError when a run has no ok rows."""
+    runs = [load_run(uri) for uri in uris]
+    first = runs[0]
+    for run in runs[1:]:
+        if (run.metric, run.mode) != (first.metric, first.mode):
+            raise HptError(f"{run.uri}: its objective is {run.metric} ({run.mode}) but {first.uri}'s is "
+                           f"{first.metric} ({first.mode}); report runs with the same objective together")
+    rows = [row for run in runs for row in run.rows]
+    if not any(r.status == "ok" and math.isfinite(r.value) for r in rows):
+        where = ", ".join(r.uri for r in runs)
+        if not rows:
+            raise HptError(f"{where}: no finished trials yet (results.csv has only its header); "
+                           "report again once trials have finished")
+        raise HptError(f"{where}: no ok rows with a {first.metric} value among {len(rows)} finished "
+                       "trials; see the errors with `hpt watch` or the trials' log.txt")
+    return Results(runs, first.metric, first.mode, rows, config_labels(rows),
+                   sorted({r.date_range for r in rows}))
+
+
+def load_run(uri: str) -> Run:
+    uri = uri.rstrip("/") or uri
+    source = open_source(uri)
+    raw = source.read("results.csv")
+    if raw is None:
+        raise HptError(f"{uri}: {NO_RUN}")
+    spec = _json(source, uri, "spec.json")
+    if spec is None:
+        raise HptError(f"{uri}: no spec.json next to results.csv (`hpt run` writes it before the first trial)")
+    summary = _json(source, uri, "summary.json")
+    objective = spec.get("objective") or {}
+    metric = objective.get("metric", "val_mse")
+    mode = objective.get("mode", "min")
+    run = Run(uri, uri.rstrip("/").rsplit("/", 1)[-1], metric, mode, parameter_names(spec),
+              expected_cells(spec), summary)
+    text = raw[: raw.rfind(b"\n") + 1].decode("utf-8", errors="replace")  # whole lines only
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return run
+    columns = param_columns(header, run.parameters)
+    for cells in reader:
+        if len(cells) != len(header):
+            run.skipped_lines += 1
+            continue
+        run.rows.append(_row(run, dict(zip(header, cells)), columns))
+    return run
+
+
+def parameter_names(spec: dict[str, Any]) -> list[str]:
+    """Every parameter name of a resolved spec.json, shared or per architecture."""
+    params = spec.get("parameters") or {}
+    archs = spec.get("architecture")
+    archs = archs if isinstance(archs, list) else [archs]
+    per_arch = (len(archs) > 1 and isinstance(params, dict) and params
+                and all(k in archs and isinstance(v, dict) and "distribution" not in v for k, v in params.items()))
+    blocks = list(params.values()) if per_arch else [params]
+    return list(dict.fromkeys(name for block in blocks if isinstance(block, dict) for name in block))
+
+
+def expected_cells(spec: dict[str, Any]) -> list[tuple[str, int]]:
+    ranges = spec.get("date-range", spec.get("date_ranges")) or []
+    repeats = int((spec.get("search") or {}).get("repeats", 1) or 1)
+    labels = [f"{r[0]}..{r[1]}" for r in ranges if isinstance(r, list) and len(r) == 2]
+    return [(label, k) for label in labels for k in range(repeats)]
+
+
+def param_columns(header: list[str], names: list[str]) -> dict[str, str]:
+    """Parameter name -> its column (`param_<name>` where the name clashed with another column)."""
+    out = {}
+    for name in names:
+        if f"param_{name}" in header:
+            out[name] = f"param_{name}"
+        elif name in header and name not in LEAD and name not in TAIL:
+            out[name] = name
+    return out
+
+
+def config_key(architecture: str, params: dict[str, Any]) -> str:
+    return f"{architecture} {json.dumps(params, sort_keys=True)}"
+
+
+def config_labels(rows: list[Row]) -> dict[str, str]:
+    """Short labels: the architecture and only the parameters whose value varies within it."""
+    seen: dict[str, dict[str, set[str]]] = {}
+    for r in rows:
+        per = seen.setdefault(r.architecture, {})
+        for name, value in r.params.items():
+            per.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
+    labels = {}
+    for r in rows:
+        varying = [(n, v) for n, v in r.params.items() if len(seen[r.architecture].get(n, ())) > 1]
+        text = " ".join(f"{n}={value_text(v)}" for n, v in varying)
+        labels[r.config] = f"{r.architecture} {text}".strip()
+    return labels
+
+
+def value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _row(run: Run, cells: dict[str, str], columns: dict[str, str]) -> Row:
+    arch = cells.get("architecture", "")
+    params = {name: _value(cells[col]) for name, col in columns.items() if cells.get(col, "") != ""}
+    artifact = cells.get("artifact_dir", "")
+    if artifact and not (artifact.startswith("/") or "://" in artifact):
+        artifact = f"{run.uri}/{artifact}"
+    return Row(
+        run=run.label,
+        trial_id=cells.get("trial_id", ""),
+        status=cells.get("status", ""),
+        architecture=arch,
+        params=params,
+        config=config_key(arch, params),
+        date_range=f"{cells.get('start', '')}..{cells.get('end', '')}",
+        repeat=_int(cells.get("repeat", "")),
+        value=_float(cells.get(run.metric, "")),
+        started_at=_time(cells.get("started_at", "")),
+        ended_at=_time(cells.get("ended_at", "")),
+        duration_s=_float(cells.get("duration_s", "")),
+        artifact=artifact,
+        error=cells.get("error", ""),
+    )
+
+
+def _json(source, uri: str, name: str) -> dict[str, Any] | None:
+    raw = source.read(name)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HptError(f"{uri}/{name}: not valid JSON ({exc})") from None
+    return doc if isinstance(doc, dict) else None
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None

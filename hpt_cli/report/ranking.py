@@ -1,0 +1,122 @@
+"""Which configuration wins: the ranking by the objective, the rank on each date range, and the
+paired tests of the best against the next ones.
+
+A configuration's *cells* are its (date range, repeat) results; when merged runs hold the same
+cell twice (overlapping rolling windows), the cell is their mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpt_cli.report.load import Results
+from hpt_cli.report.stats import holm, paired_test, summarize
+
+Cells = dict[tuple[str, int], float]
+
+
+@dataclass
+class ConfigStats:
+    rank: int
+    config: str  # key: architecture + JSON of params
+    label: str
+    architecture: str
+    params: dict[str, Any]
+    n: int  # (date range, repeat) results
+    mean: float
+    std: float | None
+    ci_low: float | None
+    ci_high: float | None
+    range_means: dict[str, float] = field(default_factory=dict)
+    range_ranks: dict[str, int] = field(default_factory=dict)
+    wins_every_range: bool = False  # strictly first on every date range of the report
+    complete: bool = True  # has as many results as the most complete configuration
+
+
+@dataclass
+class Comparison:
+    rank: int  # the other configuration's rank
+    label: str
+    pairs: int  # shared (date range, repeat) pairs
+    ahead_by: float  # mean advantage of the best (positive: the best is better)
+    ranges_won: int  # date ranges where the best's mean is better
+    ranges: int  # date ranges both have
+    test: str | None
+    why: str
+    p: float | None
+    p_holm: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm is not None and self.p_holm < 0.05
+
+
+def cells_by_config(results: Results) -> dict[str, Cells]:
+    sums: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in results.ok:
+        sums[r.config][(r.date_range, r.repeat)].append(r.value)
+    return {c: {k: math.fsum(v) / len(v) for k, v in cells.items()} for c, cells in sums.items()}
+
+
+def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]:
+    """Every configuration with a result, best first (ties broken by label).
+
+    Configurations with fewer results than the most complete one (a run in progress, a
+    configuration that failed on some range) rank after the complete ones: their mean is over
+    other date ranges, which may be easier or harder."""
+    sign = 1 if results.mode == "min" else -1
+    first = {}
+    for r in results.rows:
+        first.setdefault(r.config, r)
+    stats = []
+    for config, by_cell in cells.items():
+        s = summarize(list(by_cell.values()))
+        per_range: dict[str, list[float]] = defaultdict(list)
+        for (rng, _), v in by_cell.items():
+            per_range[rng].append(v)
+        row = first[config]
+        stats.append(ConfigStats(0, config, results.labels[config], row.architecture, row.params,
+                                 s.n, s.mean, s.std, s.ci_low, s.ci_high,
+                                 {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}))
+    most = max(c.n for c in stats)
+    for c in stats:
+        c.complete = c.n == most
+    stats.sort(key=lambda c: (not c.complete, sign * c.mean, c.label))
+    for i, c in enumerate(stats, 1):
+        c.rank = i
+    for rng in results.ranges:
+        here = [sign * c.range_means[rng] for c in stats if rng in c.range_means]
+        for c in stats:
+            if rng in c.range_means:  # competition ranking: ties share the better rank
+                c.range_ranks[rng] = 1 + sum(1 for v in here if v < sign * c.range_means[rng])
+    firsts = {rng: sum(1 for c in stats if c.range_ranks.get(rng) == 1) for rng in results.ranges}
+    for c in stats:  # first on every range, alone (a tie for first is no win), with a runner-up
+        c.wins_every_range = len(stats) > 1 and all(
+            c.range_ranks.get(rng) == 1 and firsts[rng] == 1 for rng in results.ranges)
+    return stats
+
+
+def compare_best(results: Results, cells: dict[str, Cells], ranked: list[ConfigStats],
+                 count: int) -> list[Comparison]:
+    """The best configuration against each of the next `count` ones, Holm-corrected."""
+    if len(ranked) < 2:
+        return []
+    sign = 1 if results.mode == "min" else -1
+    best = ranked[0]
+    out = []
+    for other in ranked[1: 1 + count]:
+        shared = sorted(set(cells[best.config]) & set(cells[other.config]))
+        b = [cells[best.config][k] for k in shared]
+        o = [cells[other.config][k] for k in shared]
+        test = paired_test(b, o)
+        ahead = math.fsum(sign * (y - x) for x, y in zip(b, o)) / len(shared) if shared else math.nan
+        common = [r for r in best.range_means if r in other.range_means]
+        won = sum(1 for r in common if sign * best.range_means[r] < sign * other.range_means[r])
+        out.append(Comparison(other.rank, other.label, len(shared), ahead, won, len(common),
+                              test.test, test.why, test.p))
+    for comp, adjusted in zip(out, holm([c.p for c in out])):
+        comp.p_holm = adjusted
+    return out

@@ -1,0 +1,140 @@
+"""The report for people: aligned plain-text sections (`hpt report`, the default format).
+
+The table renderer is passed in (the CLI gives `hpt_cli.cli.table.render`), so this core
+module does not import the CLI package, which imports click.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hpt_cli.report.build import Report
+
+Table = Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
+
+MAX_STEPS = 10  # incumbent improvements shown (the last ones)
+
+
+WIDTH = 100
+
+
+def para(text: str) -> str:
+    """A line of prose wrapped to WIDTH, continuation lines indented."""
+    return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}g}"
+
+
+def pvalue(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def ci(low: float | None, high: float | None) -> str:
+    return "-" if low is None else f"[{num(low)}, {num(high)}]"
+
+
+def ranks(report: Report, c) -> str:
+    return " ".join(str(c.range_ranks.get(r, "-")) for r in report.ranges)
+
+
+def headline(report: Report) -> str:
+    runs = ", ".join(r.label for r in report.runs)
+    counts = ", ".join(f"{n} {s}" for s, n in report.failures.by_status.items())
+    return para(f"{runs}: {report.rows} trials ({counts}); objective {report.metric} ({report.mode}); "
+                f"{report.configurations} configurations on {len(report.ranges)} date ranges x "
+                f"{report.repeats} repeat{'s' if report.repeats > 1 else ''}")
+
+
+def ranking_section(report: Report, render: Table) -> list[str]:
+    out = [para(f"Ranking: top {len(report.ranking)} of {report.configurations} by mean {report.metric} "
+                "over date ranges and repeats (95% CI: t distribution)")]
+    rows = [[str(c.rank), c.label, str(c.n), num(c.mean), num(c.std), ci(c.ci_low, c.ci_high),
+             ranks(report, c) + ("  wins every range" if c.wins_every_range else "")]
+            for c in report.ranking]
+    out.append(render(["rank", "configuration", "n", "mean", "std", "95% CI", "rank per date range"], rows))
+    out.append(para("rank per date range, in this order: " + ", ".join(report.ranges)))
+    w = report.winner
+    if w.wins_every_range:
+        out.append(f"{w.label} wins on every date range.")
+    elif report.configurations > 1:
+        firsts = sum(1 for r in report.ranges if w.range_ranks.get(r) == 1)
+        out.append(f"No configuration wins on every date range; the best is first on {firsts} of "
+                   f"{len(report.ranges)}.")
+    return out
+
+
+def comparison_section(report: Report, render: Table) -> list[str]:
+    if not report.comparisons:
+        return []
+    better = "lower" if report.mode == "min" else "higher"
+    out = [para(f"Is the best really better? {report.winner.label} vs each next one: paired by (date "
+                f"range, repeat), two-sided, p-values Holm-corrected; 'ahead by' is the mean paired "
+                f"difference ({better} {report.metric} is better)")]
+    rows = [[str(c.rank), c.label, str(c.pairs), num(c.ahead_by), f"{c.ranges_won}/{c.ranges}",
+             c.test or "none", pvalue(c.p), pvalue(c.p_holm), "yes" if c.significant else "no"]
+            for c in report.comparisons]
+    out.append(render(["vs", "configuration", "pairs", "ahead by", "ranges won", "test", "p", "p Holm",
+                       "p<0.05"], rows))
+    for why in dict.fromkeys(f"{c.test or 'no test'}: {c.why}" for c in report.comparisons):
+        out.append(para(why))
+    return out
+
+
+def effects_section(report: Report, render: Table) -> list[str]:
+    if not report.effects:
+        return []
+    out = [para(f"Parameter effects: mean {report.metric} per value (all other parameters mixed); "
+                "'best on' = date ranges where the value's mean is best; * = best on every range")]
+    rows = []
+    for e in report.effects:
+        for i, lv in enumerate(e.levels):
+            mark = "*" if lv.value == e.consistent else ""
+            rows.append([e.parameter if i == 0 else "", lv.value + mark, str(lv.n), num(lv.mean),
+                         f"{lv.best_on}/{e.ranges}"])
+    out.append(render(["parameter", "value", "n", "mean", "best on"], rows))
+    return out
+
+
+def trajectory_section(report: Report, render: Table) -> list[str]:
+    out = [para(f"Incumbent: best configuration so far (mean {report.metric}, once all its date ranges "
+                "are in), against the trials' cumulative time and wall time")]
+    for t in report.trajectories:
+        steps = t.steps[-MAX_STEPS:]
+        more = f", last {len(steps)} of {len(t.steps)} improvements" if len(t.steps) > len(steps) else ""
+        out.append(f"{t.run}: {num(t.trial_time_s)} s of trials, {num(t.wall_time_s)} s wall time{more}")
+        if steps:
+            out.append(render(["trial time s", "wall time s", f"best {report.metric}", "configuration"],
+                              [[num(s.trial_time_s), num(s.wall_time_s), num(s.best), s.label] for s in steps]))
+        else:
+            out.append("  no configuration has all its date ranges yet")
+    return out
+
+
+def failure_section(report: Report, render: Table) -> list[str]:
+    f = report.failures
+    out = ["Failures: " + ", ".join(f"{n} {s}" for s, n in f.by_status.items())
+           + (f"; {f.no_value} ok rows without {report.metric}" if f.no_value else "")]
+    if f.errors:
+        out.append(render(["count", "error", "e.g. trial"], [[str(n), e, t] for e, n, t in f.errors]))
+    return out
+
+
+def best_section(report: Report) -> list[str]:
+    b = report.best_trial
+    return [f"Best trial: {b.trial_id}, {report.metric} {num(b.value, 6)}: the best configuration's best result",
+            para(f"  {b.label}; {b.date_range}, repeat {b.repeat}; run {b.run}"),
+            f"  files: {b.artifact or '-'}"]
+
+
+def render_text(report: Report, table: Table) -> str:
+    sections = [[headline(report)], ranking_section(report, table), comparison_section(report, table),
+                effects_section(report, table), trajectory_section(report, table), failure_section(report, table),
+                best_section(report), [para(f"note: {n}") for n in report.notes]]
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -1,0 +1,335 @@
+"""`hpt report`: ranking, significance (checked against scipy), effects, merge, runs in progress,
+failures, the formats, and a run on the GCS emulator read while it grows."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import scipy.stats
+from click.testing import CliRunner
+
+import hpt_cli.cli.report_command  # noqa: F401  (registers `hpt report` until cli/__init__ imports it)
+from hpt_cli.cli import cli
+from hpt_cli.report import analyse, build_report, load_results
+from hpt_cli.report.stats import holm, paired_test
+from hpt_cli.storage.results import LEAD, TAIL
+
+RANGES6 = [(f"20{y}-01-01", f"20{y}-07-01") for y in range(14, 20)]
+# (lr, hidden) -> offset on the objective: lr=0.01, hidden=[64] is the true winner (lowest)
+CONFIGS = {(0.01, (64,)): 0.0, (0.01, (32,)): 1.0, (0.001, (64,)): 2.0, (0.001, (32,)): 3.0}
+
+
+def spec_doc(ranges, repeats=1, mode="min", params=("lr", "hidden")):
+    return {"name": "syn", "architecture": "mlp", "date-range": [list(r) for r in ranges],
+            "parameters": {p: [0] for p in params}, "search": {"strategy": "grid", "seed": 0, "repeats": repeats},
+            "objective": {"metric": "val_mse", "mode": mode}, "metrics": ["val_mse"]}
+
+
+def rows_for(ranges, repeats=2, seed=0, configs=CONFIGS, t0=0):
+    """One ok row per (configuration, date range, repeat): base per range + offset + noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    t = t0
+    for (lr, hidden), offset in configs.items():
+        for i, (start, end) in enumerate(ranges):
+            for k in range(repeats):
+                value = float(10.0 + 3 * i + offset + rng.normal(0, 0.3))
+                trial = f"t{len(out) + t0:04d}"
+                out.append({"trial_id": trial, "status": "ok", "architecture": "mlp", "start": start,
+                            "end": end, "repeat": str(k), "seed": "1", "lr": repr(lr),
+                            "hidden": json.dumps(list(hidden)), "val_mse": repr(value), "attempts": "1",
+                            "started_at": f"2026-01-01T00:{t // 60:02d}:{t % 60:02d}.000Z",
+                            "ended_at": f"2026-01-01T00:{(t + 1) // 60:02d}:{(t + 1) % 60:02d}.000Z",
+                            "duration_s": "1.0", "worker": "w0", "device": "cpu",
+                            "artifact_dir": f"trials/{trial}"})
+                t += 1
+    return out
+
+
+def csv_text(rows, params=("lr", "hidden")):
+    header = [*LEAD, *params, "val_mse", *TAIL]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row.get(h, "") for h in header])
+    return buf.getvalue()
+
+
+def write_run(folder, rows, ranges, repeats=2, mode="min", summary=True, tail=""):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps(spec_doc(ranges, repeats, mode)))
+    (folder / "results.csv").write_text(csv_text(rows) + tail)
+    if summary:
+        (folder / "summary.json").write_text(json.dumps({"status": "complete", "exit_code": 0}))
+    return str(folder)
+
+
+def report(*args):
+    return CliRunner().invoke(cli, ["report", *args])
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    rows = rows_for(RANGES6, repeats=2)
+    return write_run(tmp_path / "syn-1", rows, RANGES6), rows
+
+
+# -- acceptance 1: the known winner, its flag, and p-values as scipy gives them ------------------
+
+def test_the_true_winner_ranks_first_wins_every_range_and_p_values_match_scipy(synthetic):
+    uri, rows = synthetic
+    rep = build_report([uri])
+    best = rep.ranking[0]
+    assert best.label == "mlp lr=0.01 hidden=[64]" and best.params == {"lr": 0.01, "hidden": [64]}
+    assert best.wins_every_range and not any(c.wins_every_range for c in rep.ranking[1:])
+    assert all(best.range_ranks[r] == 1 for r in rep.ranges) and best.n == 12
+
+    def cells(lr, hidden):
+        got = {(r["start"], int(r["repeat"])): float(r["val_mse"]) for r in rows
+               if r["lr"] == repr(lr) and r["hidden"] == json.dumps(hidden)}
+        return [got[k] for k in sorted(got)]
+
+    b = cells(0.01, [64])
+    raw = [scipy.stats.wilcoxon(b, cells(lr, h)).pvalue for lr, h in ((0.01, [32]), (0.001, [64]), (0.001, [32]))]
+    expected = holm(raw)
+    assert [c.test for c in rep.comparisons] == ["wilcoxon"] * 3
+    assert [c.p for c in rep.comparisons] == pytest.approx(raw, rel=1e-12)
+    assert [c.p_holm for c in rep.comparisons] == pytest.approx(expected, rel=1e-12)
+    assert all(c.significant and c.ranges_won == 6 and c.pairs == 12 for c in rep.comparisons)
+    # confidence interval: t distribution over the 12 (range, repeat) cells
+    m, s = np.mean(b), np.std(b, ddof=1)
+    half = scipy.stats.t.ppf(0.975, 11) * s / np.sqrt(12)
+    assert (best.mean, best.std, best.ci_low, best.ci_high) == pytest.approx((m, s, m - half, m + half))
+
+
+def test_few_pairs_use_a_paired_t_test_and_say_why(tmp_path):
+    ranges = RANGES6[:4]
+    rows = rows_for(ranges, repeats=1)
+    rep = build_report([write_run(tmp_path / "r", rows, ranges, repeats=1)])
+    comp = rep.comparisons[0]
+    assert comp.test == "t-test" and "fewer than 6" in comp.why
+    b = [float(r["val_mse"]) for r in rows if r["lr"] == "0.01" and r["hidden"] == "[64]"]
+    o = [float(r["val_mse"]) for r in rows if r["lr"] == "0.01" and r["hidden"] == "[32]"]
+    assert comp.p == pytest.approx(scipy.stats.ttest_rel(b, o).pvalue, rel=1e-12)
+
+
+def test_holm():
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm([0.5, 0.4]) == [0.8, 0.8]  # 2 x 0.4, then max(0.8, 0.5)
+    assert holm([0.9, 0.001, 0.2]) == pytest.approx([0.9, 0.003, 0.4])
+    assert holm([]) == [] and holm([None]) == [None]
+
+
+def test_paired_test_without_spread():
+    assert paired_test([1.0], [2.0]).test is None
+    assert paired_test([1.0, 2.0], [1.0, 2.0]).test is None
+    assert paired_test([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]).p is None  # same difference everywhere
+
+
+def test_effects_and_trajectory(synthetic):
+    uri, _ = synthetic
+    rep = build_report([uri])
+    effects = {e.parameter: e for e in rep.effects}
+    assert effects["lr"].consistent == "0.01" and effects["hidden"].consistent == "[64]"
+    assert [lv.value for lv in effects["lr"].levels] == ["0.001", "0.01"]
+    assert effects["lr"].levels[0].n == 24 and effects["lr"].ranges == 6
+    (traj,) = rep.trajectories
+    bests = [s.best for s in traj.steps]
+    assert bests == sorted(bests, reverse=True) and bests[-1] == pytest.approx(rep.ranking[0].mean)
+    assert traj.steps[0].trial_time_s == 12.0 and traj.trial_time_s == 48.0  # 12 trials per configuration
+    assert traj.wall_time_s == 48.0
+    assert rep.best_trial.artifact.startswith(uri + "/trials/t")
+
+
+def test_continuous_parameters_are_binned(tmp_path):
+    ranges = RANGES6[:2]
+    configs = {(float(lr), (32,)): 5 * float(lr) for lr in np.linspace(0.1, 2.0, 20).round(3)}
+    rep = build_report([write_run(tmp_path / "c", rows_for(ranges, 1, configs=configs), ranges, 1)])
+    (lr,) = [e for e in rep.effects if e.parameter == "lr"]
+    assert lr.kind == "bins" and len(lr.levels) == 4 and lr.levels[0].value.startswith("[0.1, ")
+    assert lr.consistent == lr.levels[0].value and sum(lv.n for lv in lr.levels) == 40
+
+
+# -- modes, merge, runs in progress, failures, errors --------------------------------------------
+
+def test_max_mode_ranks_the_highest_first(tmp_path):
+    rows = rows_for(RANGES6, 2)
+    rep = build_report([write_run(tmp_path / "m", rows, RANGES6, mode="max")])
+    assert rep.ranking[0].label == "mlp lr=0.001 hidden=[32]" and rep.ranking[0].wins_every_range
+    assert all(c.ahead_by > 0 for c in rep.comparisons)
+    assert rep.trajectories[0].steps[-1].best == pytest.approx(rep.ranking[0].mean)
+    assert rep.effects[0].consistent == "0.001"
+
+
+def test_two_runs_merge_by_configuration(tmp_path):
+    first, second = RANGES6[:3], RANGES6[2:]  # the third range is in both (overlapping windows)
+    a = write_run(tmp_path / "jan", rows_for(first, 1, seed=1), first, 1)
+    b = write_run(tmp_path / "feb", rows_for(second, 1, seed=2, t0=100), second, 1)
+    rep = build_report([a, b])
+    assert [r.label for r in rep.runs] == ["jan", "feb"] and rep.rows == 12 + 16
+    assert rep.configurations == 4 and len(rep.ranges) == 6
+    assert rep.ranking[0].n == 6 and rep.ranking[0].wins_every_range  # the shared cell counted once
+    assert len(rep.trajectories) == 2
+
+
+def test_a_run_in_progress_ignores_a_torn_last_line(tmp_path):
+    rows = rows_for(RANGES6, 2)
+    torn = csv_text(rows[30:31]).splitlines()[1][:25]  # half a row, no newline: being written
+    uri = write_run(tmp_path / "live", rows[:30], RANGES6, summary=False, tail=torn)
+    rep = build_report([uri])
+    assert rep.rows == 30 and rep.runs[0].status == "in progress"
+    assert any("in progress" in n for n in rep.notes)
+    assert rep.ranking[0].n == 12 and rep.ranking[-1].n == 6  # the third configuration half done
+    assert any("6 to 12 results" in n for n in rep.notes)
+
+
+def test_failures_are_counted_with_their_commonest_errors(tmp_path):
+    rows = rows_for(RANGES6, 1)
+    for row, (status, error) in zip(rows[:4], [("failed", "ValueError: boom"), ("failed", "ValueError: boom"),
+                                               ("timeout", "timed out after 30 s"), ("ok", "")]):
+        row.update(status=status, error=error)
+    rows[3]["val_mse"] = ""  # ok but no objective value
+    result = report(write_run(tmp_path / "f", rows, RANGES6, 1))
+    assert result.exit_code == 0, result.output
+    rep = build_report([str(tmp_path / "f")])
+    assert rep.failures.by_status == {"ok": 21, "failed": 2, "timeout": 1}
+    assert rep.failures.no_value == 1
+    assert rep.failures.errors[0] == ("ValueError: boom", 2, "t0000")
+    assert "Failures: 21 ok, 2 failed, 1 timeout; 1 ok rows without val_mse" in result.output
+    assert re.search(r"^2\s+ValueError: boom\s+t0000$", result.output, re.MULTILINE)
+
+
+def test_errors_are_one_line(tmp_path):
+    result = report(str(tmp_path / "nothing"))
+    assert result.exit_code == 2
+    assert result.output == f"error: {tmp_path / 'nothing'}: no results.csv (is this a run folder? `hpt run` prints its path)\n"
+    rows = rows_for(RANGES6[:1], 1)
+    for row in rows:
+        row.update(status="failed", error="RuntimeError: no")
+    result = report(write_run(tmp_path / "bad", rows, RANGES6[:1], 1))
+    assert result.exit_code == 2 and "no ok rows with a val_mse value among 4 finished trials" in result.output
+    result = report(write_run(tmp_path / "empty", [], RANGES6[:1], 1))
+    assert "no finished trials yet" in result.output
+
+
+def test_a_parameter_whose_name_clashed_is_read_from_param_column(tmp_path):
+    folder = tmp_path / "clash"
+    folder.mkdir()
+    doc = spec_doc(RANGES6[:2], 1, params=("seed",))
+    (folder / "spec.json").write_text(json.dumps(doc))
+    header = [*LEAD, "param_seed", "val_mse", *TAIL]
+    lines = [",".join(header)]
+    for i, (s, v) in enumerate([(1, 3.0), (2, 5.0), (1, 4.0), (2, 6.0)]):
+        start, end = RANGES6[i // 2]
+        cells = {"trial_id": f"c{i}", "status": "ok", "architecture": "mlp", "start": start, "end": end,
+                 "repeat": "0", "seed": "99", "param_seed": str(s), "val_mse": str(v)}
+        lines.append(",".join(cells.get(h, "") for h in header))
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+    rep = build_report([str(folder)])
+    assert [c.label for c in rep.ranking] == ["mlp seed=1", "mlp seed=2"]
+
+
+# -- formats ---------------------------------------------------------------------------------------
+
+def test_table_output(synthetic):
+    uri, _ = synthetic
+    result = report(uri, "--top", "3")
+    assert result.exit_code == 0, result.output
+    out = result.output.splitlines()
+    assert out[0] == ("syn-1: 48 trials (48 ok); objective val_mse (min); 4 configurations on 6 date ranges "
+                      "x 2 repeats")
+    assert out[2] == "Ranking: top 3 of 4 by mean val_mse over date ranges and repeats (95% CI: t distribution)"
+    assert re.match(r"rank\s+configuration\s+n\s+mean\s+std\s+95% CI\s+rank per date range$", out[3])
+    assert re.match(r"1\s+mlp lr=0.01 hidden=\[64\]\s+12\s+[\d.]+\s+[\d.]+\s+\[[\d.]+, [\d.]+\]\s+"
+                    r"1 1 1 1 1 1  wins every range$", out[4])
+    assert "mlp lr=0.01 hidden=[64] wins on every date range." in out
+    assert any(re.match(r"2\s+mlp lr=0.01 hidden=\[32\]\s+12\s+[\d.]+\s+6/6\s+wilcoxon\s+[\d.]+\s+[\d.]+\s+yes$", line)
+               for line in out)
+    assert "Best trial: t00" in result.output and f"files: {uri}/trials/t00" in result.output
+    assert max(len(line) for line in out) < 160
+
+
+def test_json_structure(synthetic):
+    uri, _ = synthetic
+    result = report(uri, "--format", "json")
+    doc = json.loads(result.output)
+    assert {"metric", "mode", "runs", "ranking", "comparisons", "effects", "trajectories", "failures",
+            "best_trial", "ranges", "notes"} <= set(doc)
+    assert doc["ranking"][0]["wins_every_range"] is True and doc["ranking"][0]["params"] == {"lr": 0.01, "hidden": [64]}
+    assert set(doc["comparisons"][0]) >= {"rank", "label", "pairs", "test", "why", "p", "p_holm", "significant"}
+    assert doc["failures"]["by_status"] == {"ok": 48}
+    assert doc["best_trial"]["artifact"].startswith(uri)
+
+
+def test_csv_is_the_ranking(synthetic, tmp_path):
+    uri, _ = synthetic
+    result = report(uri, "--format", "csv")
+    table = list(csv.reader(io.StringIO(result.output)))
+    assert table[0] == ["rank", "architecture", "params", "label", "n", "mean", "std", "ci_low", "ci_high",
+                        "wins_every_range"] + [f"rank {a}..{b}" for a, b in RANGES6]
+    assert len(table) == 5 and table[1][:5] == ["1", "mlp", '{"hidden": [64], "lr": 0.01}', "mlp lr=0.01 hidden=[64]", "12"]
+    result = report(uri, "--format", "csv", "--out", str(tmp_path / "o"))
+    assert result.output == f"report: {tmp_path / 'o' / 'report.csv'}\n"
+    assert (tmp_path / "o" / "report.csv").read_text().startswith("rank,")
+
+
+def test_html_with_plots(synthetic, tmp_path):
+    pytest.importorskip("matplotlib")
+    uri, _ = synthetic
+    result = report(uri, "--format", "html", "--out", str(tmp_path / "h"))
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "h" / "report.html").read_text()
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
+    assert [alt for alt, _ in images] == ["top configurations per date range", "objective against each parameter",
+                                          "incumbent trajectory"]
+    assert all(base64.b64decode(data).startswith(b"\x89PNG") for _, data in images)
+    assert "<table>" in page and "mlp lr=0.01 hidden=[64] wins on every date range." in page
+
+
+def test_html_without_matplotlib_still_has_the_tables(synthetic, tmp_path, monkeypatch):
+    from hpt_cli.report import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    uri, _ = synthetic
+    monkeypatch.chdir(tmp_path)
+    result = report(uri, "--format", "html")
+    assert result.exit_code == 0 and result.output == "report: report.html\n"
+    page = (tmp_path / "report.html").read_text()
+    assert "No plots: matplotlib is not installed" in page and "<img" not in page and "<table>" in page
+
+
+# -- gs:// while the run goes on -----------------------------------------------------------------
+
+def test_a_run_on_the_gcs_emulator_read_while_it_grows(gcs_emulator, gcs_bucket, monkeypatched_emulator_env):
+    from tests.gcs.emulator import client
+
+    bucket = client(gcs_emulator.url).bucket(gcs_bucket)
+    rows = rows_for(RANGES6, 2)
+    text = csv_text(rows)
+    lines = text.splitlines(keepends=True)
+    bucket.blob("sweeps/syn-1/spec.json").upload_from_string(json.dumps(spec_doc(RANGES6, 2)))
+    bucket.blob("sweeps/syn-1/results.csv").upload_from_string("".join(lines[:13]) + lines[13][:20])
+    uri = f"gs://{gcs_bucket}/sweeps/syn-1"
+    rep = build_report([uri])
+    assert rep.rows == 12 and rep.configurations == 1 and rep.runs[0].status == "in progress"
+    assert rep.trajectories[0].steps[0].best == pytest.approx(rep.ranking[0].mean)
+    result = report(uri, "--top", "2")
+    assert result.exit_code == 0 and "syn-1: 12 trials (12 ok)" in result.output
+
+    bucket.blob("sweeps/syn-1/results.csv").upload_from_string(text)  # the run goes on: all rows now
+    rep = build_report([uri])
+    assert rep.rows == 48 and rep.ranking[0].wins_every_range
+    assert rep.best_trial.artifact.startswith(f"{uri}/trials/")
+
+
+def test_analyse_reuses_loaded_results(synthetic):
+    uri, _ = synthetic
+    results = load_results([uri])
+    assert analyse(results, top=0).configurations == len(analyse(results, top=0).ranking) == 4
