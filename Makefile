@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# PyTorch (optional: the lstm architectures) is installed only from a local CPU wheel, never as a
+# multi-GB CUDA download; without one, the lstm tests are skipped.
+TORCH_WHEELS ?= /opt/wheels
 
 .PHONY: help install demo test test-fast bench clean
 
@@ -18,6 +21,10 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@if ls $(TORCH_WHEELS)/torch-*+cpu-*.whl >/dev/null 2>&1; then \
+	    $(BIN)/python -m pip install --quiet --find-links $(TORCH_WHEELS) 'torch==2.13.0+cpu' \
+	    || echo "torch: the local CPU wheel did not install; the lstm tests will be skipped"; \
+	else echo "torch: no local CPU wheel in $(TORCH_WHEELS); the lstm tests will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

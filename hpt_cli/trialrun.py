@@ -3,11 +3,18 @@
 Workers serve many trials, so the architecture and the data are resolved once per process
 (hpt_cli.architectures.get and hpt_cli.datasets.load_dataset cache). Exceptions propagate: the
 executor records them. The executor has already sent stdout/stderr to the trial's log.
+
+The trial's device is the slot's HPT_DEVICE (see hpt_cli.devices). Where the trial's code has
+imported torch, the worker sets torch's thread count and GPU memory cap once, returns cached GPU
+memory after every trial, and turns a CUDA out-of-memory error into one clear line (the original
+traceback goes to the trial's log). torch is never imported here.
 """
 
 from __future__ import annotations
 
 import numbers
+import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,7 @@ from typing import Any
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.context import TrialContext, TrialData
 from hpt_cli.dates import DateRange
+from hpt_cli.devices import worker as hygiene
 from hpt_cli.spec.model import DataSpec
 
 __all__ = ["TrialPayload", "check_metrics", "run_trial"]
@@ -56,11 +64,28 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
             return load_dataset(spec).split(date_range, spec.validation)
 
         data = TrialData(target=spec.target, date_column=spec.date_column, loader=load)
+    device = hygiene.trial_device(payload.device)
     ctx = TrialContext(
         trial_id=payload.trial_id, params=dict(payload.params), date_range=date_range, seed=payload.seed,
-        device=payload.device, epochs=payload.epochs, artifact_dir=artifact_dir, data=data,
+        device=device, epochs=payload.epochs, artifact_dir=artifact_dir, data=data,
     )
-    return check_metrics(architecture.train(dict(payload.params), ctx))
+    hygiene.configure_torch()  # if the architecture's module imported torch
+    hygiene.release_gpu_memory()  # what a failed trial before this one still held
+    oom = None
+    try:
+        raw = architecture.train(dict(payload.params), ctx)
+    except Exception as exc:
+        oom = hygiene.oom_message(exc, device)
+        if oom is None:
+            raise
+        traceback.print_exc(file=sys.stderr)  # the full story, into the trial's log
+    finally:
+        if "torch" in sys.modules:
+            hygiene.configure_torch()  # torch imported inside train: set for the next trial
+            hygiene.release_gpu_memory()
+    if oom is not None:  # raised out here, so the OOM's frames (and their tensors) are gone
+        raise RuntimeError(oom)
+    return check_metrics(raw)
 
 
 def check_metrics(raw: Any) -> dict[str, float]:

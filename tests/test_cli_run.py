@@ -25,7 +25,9 @@ def test_range_without_data_is_an_error_before_anything_starts(tmp_path):
     assert result.exit_code == 2
     assert result.output == (
         "error: no rows of chicago_ridership in 2017-01-01..2017-04-01; "
-        "the data covers 2001-01-22..2016-08-28\n"
+        "the data covers 2001-01-22..2016-08-28; the bundled demo data ends in 2016: set \"data\" to a file "
+        "that covers these dates, or move them into 2001-2016 (as experiments/seed-lstm-attention-bundled.json "
+        "does)\n"
     )
     assert not (tmp_path / "out").exists()
 
@@ -34,7 +36,7 @@ def test_unknown_architecture(tmp_path):
     result = invoke(tmp_path, {"architecture": "mpl", "date-range": [["2015-01-01", "2015-04-01"]]})
     assert result.exit_code == 2
     assert result.output == (
-        "error: unknown architecture 'mpl'; did you mean 'mlp'? (known: mlp, ridge; "
+        "error: unknown architecture 'mpl'; did you mean 'mlp'? (known: mlp, ridge, lstm, lstm-attention; "
         "or give 'package.module:function')\n"
     )
 

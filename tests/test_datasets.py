@@ -126,7 +126,9 @@ def test_coverage_names_a_range_with_no_training_rows():
     with pytest.raises(DataError) as err:
         check_coverage(DataSpec(), [Q1_2014, DateRange(date(2017, 1, 1), date(2017, 4, 1))])
     assert str(err.value) == ("no rows of chicago_ridership in 2017-01-01..2017-04-01; "
-                              "the data covers 2001-01-22..2016-08-28")
+                              "the data covers 2001-01-22..2016-08-28; the bundled demo data ends in 2016: "
+                              "set \"data\" to a file that covers these dates, or move them into 2001-2016 "
+                              "(as experiments/seed-lstm-attention-bundled.json does)")
 
 
 def test_coverage_names_an_empty_validation_window():

@@ -174,3 +174,15 @@ def test_the_quickstart_runs_real_models(tmp_path, pids):
     assert set(frame["architecture"]) == {"ridge", "mlp"}
     for folder in frame["artifact_dir"]:
         assert (run_dir(out) / folder / "model.npz").exists()
+
+
+def test_a_closed_log_pipe_does_not_stop_the_run(tmp_path, pids):
+    spec = write_spec(tmp_path, architecture="tests.archs:fault",
+                      parameters={"kind": "sleep", "seconds": 0.1, "value": list(range(6))})
+    out = tmp_path / "out"
+    proc = subprocess.Popen([HPT, "run", str(spec), "-o", str(out), "-j", "2"], env=env_for(pids),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc.stderr.readline()
+    proc.stderr.close()  # as `hpt run ... 2>&1 | head -1` does
+    assert proc.wait(timeout=60) == 0
+    assert len(pd.read_csv(run_dir(out) / "results.csv")) == 6

@@ -1,6 +1,6 @@
 """The architecture registry: a name to a `train(params, ctx) -> dict[str, float]` function.
 
-A name is a built-in ("mlp", "ridge"), an entry point in the group "hpt.architectures", or
+A name is a built-in ("mlp", "ridge", "lstm", "lstm-attention"), an entry point in the group "hpt.architectures", or
 "package.module:function". "command" is reserved for command-template trials, which the trial
 runner (hpt_cli.trialrun) runs itself.
 """
@@ -22,7 +22,18 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "hpt.architectures"
 COMMAND = "command"
-_BUILTINS = {"mlp": "hpt_cli.architectures.mlp", "ridge": "hpt_cli.architectures.ridge"}
+# name -> "module" (its ARCHITECTURE) or "module:ATTRIBUTE"; imported on first use
+_BUILTINS = {
+    "mlp": "hpt_cli.architectures.mlp",
+    "ridge": "hpt_cli.architectures.ridge",
+    "lstm": "hpt_cli.architectures.lstm:LSTM",
+    "lstm-attention": "hpt_cli.architectures.lstm:LSTM_ATTENTION",
+}
+# name -> (module it needs, what to install): checked without importing it (torch takes seconds)
+_REQUIRES = {
+    "lstm": ("torch", "PyTorch", "hpt-cli[torch]"),
+    "lstm-attention": ("torch", "PyTorch", "hpt-cli[torch]"),
+}
 
 TrainFn = Callable[[dict, "TrialContext"], dict]
 
@@ -55,9 +66,10 @@ _COMMAND = Architecture(
 
 
 def names() -> list[str]:
-    """Built-in names, then entry point names (sorted); "command" is reserved and not listed."""
+    """Built-in names (in registration order), then entry point names (sorted); "command" is
+    reserved and not listed."""
     extra = sorted({ep.name for ep in _entry_points()} - set(_BUILTINS))
-    return sorted(_BUILTINS) + extra
+    return list(_BUILTINS) + extra
 
 
 @functools.cache
@@ -66,7 +78,12 @@ def get(name: str) -> Architecture:
     if name == COMMAND:
         return _COMMAND
     if name in _BUILTINS:
-        return importlib.import_module(_BUILTINS[name]).ARCHITECTURE
+        if name in _REQUIRES:
+            module, what, extra = _REQUIRES[name]
+            if not _importable(module):
+                raise ArchitectureError(f"architecture {name!r} needs {what}: pip install '{extra}'")
+        module, _, attr = _BUILTINS[name].partition(":")
+        return getattr(importlib.import_module(module), attr or "ARCHITECTURE")
     if ":" in name:
         return _from_reference(name)
     for ep in _entry_points():
@@ -87,6 +104,16 @@ def get(name: str) -> Architecture:
     raise ArchitectureError(
         f"unknown architecture {name!r}{tail} (known: {', '.join(known)}; or give 'package.module:function')"
     )
+
+
+def _importable(module: str) -> bool:
+    """Whether `import module` can find it, without importing it (None in sys.modules: no)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _entry_points() -> list:

@@ -60,7 +60,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-from hpt_cli.cli import report_command, run_command, spec_commands, storage_commands  # noqa: E402,F401  (registers the commands)
+from hpt_cli.cli import (  # noqa: E402,F401  (registers the commands)
+    device_commands,
+    report_command,
+    run_command,
+    spec_commands,
+    storage_commands,
+)
 
 
 def main() -> None:

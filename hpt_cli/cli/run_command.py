@@ -85,6 +85,8 @@ class StopOnSignal:
               help="Where run folders go (overrides the spec's \"output\"; default ./runs).")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
               help="Trials at once; default: usable CPUs / resources.cpus_per_trial.")
+@click.option("--gpus", default=None, metavar="LIST|none",
+              help="GPUs to use, by nvidia-smi index (0,2), or none; default: every GPU found.")
 @click.option("--isolate", is_flag=True, help="A fresh worker process for every trial.")
 @click.option("--fresh", is_flag=True, help="Start a new run id instead of resuming the spec's run.")
 @click.option("--max-failures", type=FailureBudget(), default="0", show_default=True,
@@ -110,7 +112,7 @@ class StopOnSignal:
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
               metavar="SECONDS", help="Without a terminal: a status line this often.")
 @today_option
-def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet, spool, upload_interval,
+def run_command(spec_path, output, workers, gpus, isolate, fresh, max_failures, quiet, spool, upload_interval,
                 upload_timeout, events, junit, summary_json, max_time, grace, lock_mode, status_every,
                 today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
@@ -140,7 +142,7 @@ def run_command(spec_path, output, workers, isolate, fresh, max_failures, quiet,
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
-                         max_time=max_time, grace=grace, lock=lock_mode)
+                         max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus)
     observers = [Progress(stream=sys.stderr, quiet=quiet, status_every=status_every)]
     if events:
         observers.append(EventLog(events))

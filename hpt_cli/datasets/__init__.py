@@ -174,7 +174,11 @@ def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange]) -> None:
     for r in date_ranges:
         i, j = dataset.rows(r.start, r.end)
         if i == j:
-            raise DataError(f"no rows of {dataset.name} in {r}; {covers}")
+            hint = ""
+            if spec.path is None and r.start > last:  # e.g. the seed article's 2017 spec
+                hint = ("; the bundled demo data ends in 2016: set \"data\" to a file that covers these "
+                        "dates, or move them into 2001-2016 (as experiments/seed-lstm-attention-bundled.json does)")
+            raise DataError(f"no rows of {dataset.name} in {r}; {covers}{hint}")
         val = DateRange(r.end, spec.validation.add_to(r.end))
         i, j = dataset.rows(val.start, val.end)
         if i == j:

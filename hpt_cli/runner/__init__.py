@@ -6,7 +6,6 @@ data), picks the run folder (`<output>/<run-id>`), then hands the trials to a Ru
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
+from hpt_cli.devices import describe, plan_run
 from hpt_cli.errors import ExitCode, HptError
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
@@ -24,9 +24,6 @@ from hpt_cli.spec.model import Spec
 from hpt_cli.storage import open_lock, open_store
 from hpt_cli.storage.lock import acquire
 
-# Thread pools a trial's libraries may start; each trial gets cpus_per_trial threads.
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS")
 DEFAULT_METRICS = ("val_mse",)
 
 
@@ -43,13 +40,7 @@ class RunOptions:
     max_time: float | None = None  # seconds: stop dispatching then, exit 6
     grace: float = 300.0  # seconds running trials may go on after max_time
     lock: str = "fail"  # another run holds the run folder: fail (exit 5) | skip (exit 0) | wait
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    gpus: str | None = None  # --gpus: "0,2", "none", or None for every GPU found
 
 
 def metric_columns(spec: Spec) -> list[str]:
@@ -84,13 +75,15 @@ def run_spec(
     rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)
     searcher = make_searcher(spec)
     total = searcher.total() or 0
-    cpus = spec.resources.cpus_per_trial
-    workers = options.workers or max(1, usable_cpus() // cpus)
-    workers = max(1, min(workers, total)) if total else 1
-    if spec.resources.gpus_per_trial:
-        raise HptError("resources.gpus_per_trial: GPU placement is not available yet; set it to 0")
-    env = {var: str(cpus) for var in THREAD_VARS}
-    executor = LocalExecutor(workers, isolate=options.isolate, slot_env=[dict(env) for _ in range(workers)])
+    r = spec.resources
+    try:
+        _, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
+                            options.gpus)
+    except ValueError as exc:
+        raise HptError(f"resources: {exc}") from None
+    slots = slots[: max(1, total)]  # no idle workers for a small sweep
+    placement = describe(slots) if any(s.gpu_indices for s in slots) else []
+    executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots])
     lock = open_lock(output, rid, options.spool)
     if not acquire(lock, options.lock, say=say):
         return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
@@ -98,13 +91,14 @@ def run_spec(
     try:
         store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
                            upload_timeout=options.upload_timeout)
-        runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
+        runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), len(slots),
                         observers=observers, max_failures=options.max_failures, stop=stop,
-                        max_time=options.max_time, grace=options.grace)
+                        max_time=options.max_time, grace=options.grace,
+                        devices={s.name: s.label for s in slots}, notes=placement)
         return runner.run()
     finally:
         lock.release()
 
 
 __all__ = ["RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",
-           "failure_budget", "metric_columns", "preflight", "run_spec", "usable_cpus"]
+           "failure_budget", "metric_columns", "preflight", "run_spec"]

@@ -71,6 +71,8 @@ class Runner:
         max_time: float | None = None,
         grace: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
+        devices: dict[str, str] | None = None,
+        notes: Sequence[str] = (),
     ):
         self.spec = spec
         self.run_id = run_id
@@ -79,6 +81,7 @@ class Runner:
         self.store = store
         self.workers = workers
         self.observers = list(observers)
+        self.observer_errors: list[str] = []  # observers dropped after raising
         self.max_failures = max_failures
         self.stop = stop or threading.Event()
         self.clock = clock
@@ -86,6 +89,8 @@ class Runner:
         self.grace = grace
         self.monotonic = monotonic
         self.capped = False
+        self.devices = devices or {}  # slot name -> "gpu0" / "gpu0,1" / "cpu", for the rows
+        self.notes = list(notes)
         self.columns = Columns(spec.parameter_names, metrics)
         self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
@@ -107,7 +112,7 @@ class Runner:
         total = self.searcher.total() or 0
         info = RunInfo(self.run_id, self.store.uri, total, len(done), self.workers,
                        self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json(),
-                       notes=self.store.notes())
+                       notes=self.notes + self.store.notes())
         self._emit("run_started", info)
         self.executor.start()
         exhausted = False
@@ -205,7 +210,7 @@ class Runner:
             "ended_at": _iso(ended),
             "duration_s": round(max(0.0, ended - (result.started_at or started)), 4),
             "worker": result.worker,
-            "device": "cpu",
+            "device": self.devices.get(result.worker, "cpu"),
             "artifact_dir": self.store.artifact_uri(trial.id),
             "error": _one_line(result.error) if status != "ok" else "",
         }
@@ -280,8 +285,12 @@ class Runner:
         return RunResult(self.run_id, self.store.uri, code, dict(self.counts), summary)
 
     def _emit(self, event: str, *args: Any) -> None:
-        for observer in self.observers:
-            getattr(observer, event)(*args)
+        for observer in list(self.observers):
+            try:
+                getattr(observer, event)(*args)
+            except Exception as exc:  # noqa: BLE001 - a display must not stop the run (e.g. `| head`)
+                self.observers.remove(observer)
+                self.observer_errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
 
 
 def _iso(ts: float) -> str:

@@ -48,8 +48,9 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Resources:
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: float | str = 0.0  # a share (0.25), 1, a whole number, or "auto"
     cpus_per_trial: int = 1
+    gpu_memory_per_trial_mib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Spec:
             out["data"] = {"path": d.path, **out["data"]}
         out["resources"] = {"gpus_per_trial": self.resources.gpus_per_trial,
                             "cpus_per_trial": self.resources.cpus_per_trial}
+        if self.resources.gpu_memory_per_trial_mib is not None:
+            out["resources"]["gpu_memory_per_trial"] = self.resources.gpu_memory_per_trial_mib
         t = self.trial
         out["trial"] = {"retries": t.retries}
         if t.timeout is not None:

@@ -490,16 +490,23 @@ class Checker:
     def resources(self, value: Any) -> Resources:
         if value is _MISSING:
             return Resources()
+        from hpt_cli.devices.inventory import parse_mib
+        from hpt_cli.devices.placement import parse_gpus_per_trial, per_gpu
+
         r = self.obj(value, "resources", _keys("properties", "resources")) or {}
-        gpus = self.typed(r.get("gpus_per_trial", _MISSING), "resources.gpus_per_trial",
-                          lambda v: _is_number(v) and v >= 0, "a number >= 0", 0.0)
-        if gpus > 1 and not float(gpus).is_integer():
+        gpus = self.convert(r.get("gpus_per_trial", _MISSING), "resources.gpus_per_trial",
+                            parse_gpus_per_trial, 0.0)
+        if isinstance(gpus, float) and 0 < gpus < 1:
+            self.convert(gpus, "resources.gpus_per_trial", per_gpu)
+        elif isinstance(gpus, float) and gpus > 1 and not gpus.is_integer():
             self.problem("resources.gpus_per_trial",
-                         f"expected a fraction of one GPU (0.25), 1, or a whole number of GPUs, got {gpus}")
-            gpus = 0.0
+                         f"expected a fraction of one GPU (0.25), 1, or a whole number of GPUs, got {gpus:g}")
+        memory = self.convert(r.get("gpu_memory_per_trial", _MISSING), "resources.gpu_memory_per_trial",
+                              parse_mib, None)
         return Resources(
-            gpus_per_trial=float(gpus),
+            gpus_per_trial=gpus,
             cpus_per_trial=self.integer(r.get("cpus_per_trial", _MISSING), "resources.cpus_per_trial", 1, 1),
+            gpu_memory_per_trial_mib=memory,
         )
 
     def trial(self, value: Any) -> TrialSettings:

@@ -1,0 +1,222 @@
+"""Placement: an inventory and a spec's resources -> the slots of a run, each with its environment.
+
+`plan()` is pure: it reads no environment and starts nothing. A slot is one worker process of
+the executor (one trial at a time); its `env` is set in that worker before the interpreter
+starts, so CUDA_VISIBLE_DEVICES and the thread limits hold before torch or numpy is imported.
+
+    gpus_per_trial 0        CPU slots: `workers`, or usable CPUs // cpus_per_trial
+    gpus_per_trial 1/k      k slots on every GPU, each seeing only that GPU (0.5, 0.25, 1/8 ...)
+    gpus_per_trial 1        one slot per GPU
+    gpus_per_trial n > 1    one slot per disjoint group of n GPUs (#GPUs // n)
+    "auto"                  per GPU: free MiB // per-trial MiB (gpu_memory_per_trial, or
+                            AUTO_TRIAL_MIB), so memory other processes hold is left alone;
+                            at most usable CPUs // cpus_per_trial slots unless `workers`
+    gpu_memory_per_trial    with 1/k or 1: a GPU gets min(k, free // memory) slots; with n > 1:
+                            a GPU with less free memory than that is left out
+
+`workers` caps the total. Slots go round-robin over the GPUs (w0 on gpu0, w1 on gpu1, ...), so
+a cap, or a run with fewer trials than slots, spreads over every GPU rather than filling one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from hpt_cli.devices.inventory import Gpu, Inventory
+from hpt_cli.errors import HptError
+
+__all__ = ["AUTO_TRIAL_MIB", "THREAD_VARS", "Slot", "describe", "parse_gpus_per_trial", "plan"]
+
+AUTO_TRIAL_MIB = 2048  # what "auto" admits per trial when gpu_memory_per_trial is not given
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS")
+_FRACTION_TOLERANCE = 0.02  # 0.33 passes for 1/3, 0.3 does not
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker slot: the GPUs its trials see and the environment its worker starts with.
+
+    name: "w0".. (the executor's slot name); gpu_indices: nvidia-smi indices, () on CPU;
+    device: what a trial should use ("cuda:0", the first GPU it sees, or "cpu");
+    label: for progress lines and the results' device column ("gpu0", "gpu0,1", "cpu");
+    share: the fraction of each of its GPUs it may use (1/k; 1.0 for whole GPUs; 0.0 on CPU);
+    memory_mib: the GPU memory a trial may allocate (HPT_GPU_MEMORY_MIB): total // k for 1/k of a
+        GPU, gpu_memory_per_trial where given; None = no limit (whole GPUs, "auto" without it).
+    """
+
+    name: str
+    gpu_indices: tuple[int, ...]
+    device: str
+    env: dict[str, str] = field(hash=False)
+    label: str
+    share: float = 0.0
+    memory_mib: int | None = None
+
+
+def parse_gpus_per_trial(value: float | str) -> float | str:
+    """"auto", or a number >= 0 (also given as text: "0.5", "1/8"). Raises ValueError."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            value = float(Fraction(text))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"gpus_per_trial: expected a number such as 0.5 or 1/8, or 'auto', got {value!r}"
+                             ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"gpus_per_trial: expected a number >= 0 or 'auto', got {value!r}")
+    return float(value)
+
+
+def per_gpu(fraction: float) -> int:
+    """k for a fraction 1/k of a GPU; ValueError when 1/fraction is not (nearly) a whole number."""
+    k = round(1 / fraction)
+    if k < 2 or abs(1 / fraction - k) > _FRACTION_TOLERANCE * k:
+        raise ValueError(f"gpus_per_trial {fraction:g}: a share of a GPU must be 1/k for a whole k "
+                         f"(0.5, 0.25, 0.125, ...); {fraction:g} is 1/{1 / fraction:.3g}")
+    return k
+
+
+def plan(
+    inventory: Inventory,
+    gpus_per_trial: float | str,
+    cpus_per_trial: int = 1,
+    workers: int | None = None,
+    gpu_memory_per_trial_mib: int | None = None,
+) -> list[Slot]:
+    """The run's slots, in the order the executor names them (w0, w1, ...).
+
+    Raises ValueError for values no spec may hold (a fraction that is not 1/k, 1.5 GPUs,
+    cpus_per_trial < 1) and HptError (one line, for the user) when this machine cannot place
+    the trials (a GPU asked for and none found, fewer GPUs than one trial needs, no GPU with
+    enough free memory).
+    """
+    g = parse_gpus_per_trial(gpus_per_trial)
+    if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, int) or cpus_per_trial < 1:
+        raise ValueError(f"cpus_per_trial must be an integer >= 1, got {cpus_per_trial!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    mem = gpu_memory_per_trial_mib
+    if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int) or mem < 1):
+        raise ValueError(f"gpu_memory_per_trial must be a positive number of MiB, got {mem!r}")
+
+    if g == 0:
+        if mem is not None:
+            raise ValueError("gpu_memory_per_trial needs gpus_per_trial > 0 or 'auto'")
+        count = workers or max(1, inventory.cpus // cpus_per_trial)
+        return [_cpu_slot(i, cpus_per_trial) for i in range(count)]
+
+    asked = "auto" if g == "auto" else f"{g:g}"
+    if not inventory.gpus:
+        why = f" ({inventory.note})" if inventory.note else " (nvidia-smi)"
+        raise HptError(f"resources.gpus_per_trial is {asked} but no GPU was found{why}; "
+                       f"use --gpus none to run on CPUs")
+
+    groups: list[list[tuple[tuple[Gpu, ...], float, int | None]]]  # per GPU (or group): its slots
+    if g == "auto":
+        need = mem or AUTO_TRIAL_MIB
+        groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem)] * (gpu.memory_free_mib // need)
+                  for gpu in inventory.gpus]
+        workers = workers or max(1, inventory.cpus // cpus_per_trial)
+        if not any(groups):
+            raise HptError(_no_room(inventory, need, "gpus_per_trial auto"))
+    elif g < 1:
+        k = per_gpu(g)
+        groups = []
+        for gpu in inventory.gpus:
+            n = k if mem is None else min(k, gpu.memory_free_mib // mem)
+            groups.append([((gpu,), 1 / k, mem or gpu.memory_total_mib // k)] * n)
+        if not any(groups):
+            raise HptError(_no_room(inventory, mem, f"gpus_per_trial {asked}"))
+    else:
+        if not float(g).is_integer():
+            raise ValueError(f"gpus_per_trial {g:g}: more than one GPU per trial must be a whole number")
+        n = int(g)
+        usable = [gpu for gpu in inventory.gpus if mem is None or gpu.memory_free_mib >= mem]
+        if len(usable) < n:
+            have = f"{len(usable)} with {mem} MiB free" if mem is not None else str(len(inventory.gpus))
+            raise HptError(f"resources.gpus_per_trial is {n} but this machine has {have} GPU"
+                           f"{'s' if have != '1' else ''} to give ({_listing(inventory)}); "
+                           f"lower gpus_per_trial or pick GPUs with --gpus")
+        groups = [[(tuple(usable[i:i + n]), 1.0, mem)] for i in range(0, len(usable) - n + 1, n)]
+
+    order = _round_robin(groups)
+    if workers is not None:
+        order = order[:workers]
+    return [_gpu_slot(i, gpus, share, limit, cpus_per_trial) for i, (gpus, share, limit) in enumerate(order)]
+
+
+def describe(slots: Sequence[Slot]) -> list[str]:
+    """Lines for the start of a run: "8 slots: gpu0 x2, gpu1 x2, gpu2 x2, gpu3 x2", then the
+    share of a GPU and the CPU threads each trial gets."""
+    if not slots:
+        return ["0 slots"]
+    counts: dict[str, int] = {}
+    for s in slots:
+        counts[s.label] = counts.get(s.label, 0) + 1
+    parts = ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
+    lines = [f"{len(slots)} slot{'s' if len(slots) != 1 else ''}: {parts}"]
+    first = slots[0]
+    threads = first.env.get("HPT_TORCH_THREADS", "?")
+    each = f"{threads} CPU thread{'s' if threads != '1' else ''}"
+    if first.gpu_indices:
+        if 0 < first.share < 1:
+            k = 1 / first.share
+            share = f"1/{round(k)} of a GPU" if abs(k - round(k)) < 1e-9 else "a share of a GPU"
+            if first.memory_mib is not None and share == "a share of a GPU":
+                share = f"{first.memory_mib} MiB of a GPU"
+        else:
+            share = f"{len(first.gpu_indices)} GPUs" if len(first.gpu_indices) > 1 else "a GPU"
+        if first.memory_mib is not None and "MiB" not in share:
+            share += f", up to {first.memory_mib} MiB"
+        lines.append(f"each trial: {share}, {each}")
+    else:
+        lines.append(f"each trial: {each}, no GPU")
+    return lines
+
+
+def _round_robin(groups: list[list]) -> list:
+    out = []
+    for depth in range(max((len(x) for x in groups), default=0)):
+        out.extend(x[depth] for x in groups if depth < len(x))
+    return out
+
+
+def _threads(cpus: int) -> dict[str, str]:
+    env = {var: str(cpus) for var in THREAD_VARS}
+    env["HPT_TORCH_THREADS"] = str(cpus)
+    return env
+
+
+def _cpu_slot(i: int, cpus: int) -> Slot:
+    env = {"CUDA_VISIBLE_DEVICES": "", "HPT_DEVICE": "cpu", **_threads(cpus)}
+    return Slot(name=f"w{i}", gpu_indices=(), device="cpu", env=env, label="cpu")
+
+
+def _gpu_slot(i: int, gpus: tuple[Gpu, ...], share: float, memory_mib: int | None, cpus: int) -> Slot:
+    indices = tuple(g.index for g in gpus)
+    env = {
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # so CUDA numbers GPUs as nvidia-smi does
+        "CUDA_VISIBLE_DEVICES": ",".join(str(x) for x in indices),
+        "HPT_DEVICE": "cuda:0",
+        **_threads(cpus),
+    }
+    if memory_mib is not None:
+        env["HPT_GPU_MEMORY_MIB"] = str(memory_mib)
+    label = "gpu" + ",".join(str(x) for x in indices)
+    return Slot(name=f"w{i}", gpu_indices=indices, device="cuda:0", env=env, label=label, share=share,
+                memory_mib=memory_mib)
+
+
+def _listing(inventory: Inventory) -> str:
+    return ", ".join(f"{g.label} {g.memory_free_mib}/{g.memory_total_mib} MiB free" for g in inventory.gpus)
+
+
+def _no_room(inventory: Inventory, need: int | None, what: str) -> str:
+    return (f"resources.{what}: no GPU has {need} MiB free for a trial ({_listing(inventory)}); "
+            f"lower resources.gpu_memory_per_trial or free a GPU")

@@ -1,0 +1,95 @@
+"""GPU and thread hygiene inside a worker, between trials. Used by hpt_cli.trialrun.
+
+Nothing here imports torch: each function acts only when the trial's code already imported it
+(`"torch" in sys.modules`), so a numpy or command trial never pays for torch, and a worker that
+never touched CUDA never creates a CUDA context.
+
+Environment read (set per slot by hpt_cli.devices.placement):
+    HPT_DEVICE            "cuda:0" or "cpu": the trial's ctx.device
+    HPT_TORCH_THREADS     torch.set_num_threads(n), once per worker
+    HPT_GPU_MEMORY_MIB    torch.cuda.set_per_process_memory_fraction(MiB / total) on cuda:0, once
+                          per worker: a trial that wants more gets an out-of-memory error instead of
+                          taking its neighbours' share of the GPU
+    HPT_FAKE_GPUS         placement ran on a fake inventory: trials run on the CPU
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from typing import Any
+
+__all__ = ["configure_torch", "oom_message", "release_gpu_memory", "trial_device"]
+
+_configured: set[str] = set()  # what configure_torch has done in this process
+
+
+def trial_device(default: str = "cpu") -> str:
+    """The device a trial should use: HPT_DEVICE, else `default`; "cpu" on a fake inventory."""
+    device = os.environ.get("HPT_DEVICE") or default
+    if device.startswith("cuda") and os.environ.get("HPT_FAKE_GPUS", "").strip():
+        return "cpu"  # HPT_FAKE_GPUS: the placement is pretend, the trial runs here on the CPU
+    return device
+
+
+def _torch() -> Any | None:
+    return sys.modules.get("torch")
+
+
+def configure_torch() -> None:
+    """Thread count and GPU memory cap from the slot's environment, once per worker, if torch
+    is imported. Never raises: a cap that cannot be set leaves the trial to run without it."""
+    torch = _torch()
+    if torch is None:
+        return
+    threads = os.environ.get("HPT_TORCH_THREADS", "").strip()
+    if "threads" not in _configured and threads:
+        _configured.add("threads")
+        try:
+            torch.set_num_threads(max(1, int(threads)))
+        except (ValueError, RuntimeError):
+            pass
+    limit = os.environ.get("HPT_GPU_MEMORY_MIB", "").strip()
+    if "memory" not in _configured and limit and trial_device().startswith("cuda"):
+        _configured.add("memory")
+        try:
+            if torch.cuda.is_available():
+                total = torch.cuda.get_device_properties(0).total_memory
+                fraction = min(1.0, int(limit) * 1024 * 1024 / total)
+                torch.cuda.set_per_process_memory_fraction(fraction, 0)
+        except (ValueError, RuntimeError, AttributeError):
+            pass
+
+
+def release_gpu_memory() -> None:
+    """After a trial: collect garbage and hand the CUDA caching allocator's free blocks back, so
+    the next trial on this slot (or a neighbour on the same GPU) finds them. Touches CUDA only
+    where this process already initialised it."""
+    torch = _torch()
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            gc.collect()
+            torch.cuda.empty_cache()
+    except (RuntimeError, AttributeError):
+        pass
+
+
+def oom_message(exc: BaseException, device: str) -> str | None:
+    """The one-line error for a CUDA out-of-memory exception, None for any other exception."""
+    torch = _torch()
+    if torch is None:
+        return None
+    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    text = str(exc)
+    is_oom = (isinstance(oom_type, type) and isinstance(exc, oom_type)) or (
+        isinstance(exc, RuntimeError) and "CUDA out of memory" in text)
+    if not is_oom:
+        return None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    where = f"{device} [GPU {visible}]" if device.startswith("cuda") and visible else device
+    return (f"GPU out of memory on {where} ({first}): lower the batch or model size, or give each "
+            f"trial more of a GPU (resources.gpus_per_trial)")
