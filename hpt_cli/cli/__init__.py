@@ -66,6 +66,7 @@ from hpt_cli.cli import (  # noqa: E402,F401  (registers the commands)
     run_command,
     spec_commands,
     storage_commands,
+    worker_command,
 )
 
 

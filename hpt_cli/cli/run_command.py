@@ -88,6 +88,10 @@ class StopOnSignal:
 @click.option("--gpus", default=None, metavar="LIST|none",
               help="GPUs to use, by nvidia-smi index (0,2), or none; default: every GPU found.")
 @click.option("--isolate", is_flag=True, help="A fresh worker process for every trial.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where trials run (default: the spec's \"executor\", else local worker processes).")
+@click.option("--scheduler", metavar="URL", default=None,
+              help="The Dask scheduler for --executor dask (tcp://host:8786; or $DASK_SCHEDULER_ADDRESS).")
 @click.option("--fresh", is_flag=True, help="Start a new run id instead of resuming the spec's run.")
 @click.option("--max-failures", type=FailureBudget(), default="0", show_default=True,
               help="Failed trials tolerated before the exit code is 1: a count or a fraction (0.1, 10%).")
@@ -112,7 +116,7 @@ class StopOnSignal:
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
               metavar="SECONDS", help="Without a terminal: a status line this often.")
 @today_option
-def run_command(spec_path, output, workers, gpus, isolate, fresh, max_failures, quiet, spool, upload_interval,
+def run_command(spec_path, output, workers, gpus, isolate, executor, scheduler, fresh, max_failures, quiet, spool, upload_interval,
                 upload_timeout, events, junit, summary_json, max_time, grace, lock_mode, status_every,
                 today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
@@ -142,7 +146,8 @@ def run_command(spec_path, output, workers, gpus, isolate, fresh, max_failures, 
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
-                         max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus)
+                         max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus, executor=executor,
+                         scheduler=scheduler)
     observers = [Progress(stream=sys.stderr, quiet=quiet, status_every=status_every)]
     if events:
         observers.append(EventLog(events))

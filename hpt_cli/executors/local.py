@@ -162,7 +162,8 @@ class LocalExecutor(Executor):
             return []
         if not cancel:
             while any(w is not None and w.job is not None for w in self._slots):
-                self._done += self.wait()
+                finished = self.wait()  # wait() hands back (and empties) self._done
+                self._done.extend(finished)
         self._closed = True  # from here on no worker is replaced
         for i in range(len(self._slots)):
             if self._slots[i] is not None:

@@ -6,6 +6,7 @@ data), picks the run folder (`<output>/<run-id>`), then hands the trials to a Ru
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
-from hpt_cli.devices import describe, plan_run
+from hpt_cli.devices import THREAD_VARS, describe, plan_run
 from hpt_cli.errors import ExitCode, HptError
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
@@ -41,6 +42,8 @@ class RunOptions:
     grace: float = 300.0  # seconds running trials may go on after max_time
     lock: str = "fail"  # another run holds the run folder: fail (exit 5) | skip (exit 0) | wait
     gpus: str | None = None  # --gpus: "0,2", "none", or None for every GPU found
+    executor: str | None = None  # local | dask (default: the spec's "executor")
+    scheduler: str | None = None  # dask: tcp://host:8786 (default: the spec's, or DASK_SCHEDULER_ADDRESS)
 
 
 def metric_columns(spec: Spec) -> list[str]:
@@ -75,7 +78,56 @@ def run_spec(
     rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)
     searcher = make_searcher(spec)
     total = searcher.total() or 0
+    executor, workers, devices, placement = make_executor(spec, options, total)
+    try:
+        lock = open_lock(output, rid, options.spool)
+        if not acquire(lock, options.lock, say=say):
+            executor.shutdown()
+            return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
+                             skipped_because=f"{lock.where} is locked by another run; skipped (--lock skip)")
+    except BaseException:
+        executor.shutdown()
+        raise
+    try:
+        store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
+                           upload_timeout=options.upload_timeout)
+        runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
+                        observers=observers, max_failures=options.max_failures, stop=stop,
+                        max_time=options.max_time, grace=options.grace, devices=devices, notes=placement)
+        return runner.run()
+    finally:
+        executor.shutdown()  # idempotent; the runner has already shut it down unless it failed early
+        lock.release()
+
+
+def make_executor(spec: Spec, options: RunOptions, total: int):
+    """The executor, its slot count, slot -> device labels and placement notes for the run.
+
+    local: slots planned from the GPU/CPU inventory (hpt_cli.devices). dask: the cluster's
+    capacity for the trial's resources (CPU, GPU); started here so an unreachable scheduler is an
+    error before anything else happens.
+    """
     r = spec.resources
+    kind = options.executor or spec.executor.type
+    if kind == "dask":
+        from hpt_cli.executors.dask import DaskExecutor
+
+        scheduler = options.scheduler or spec.executor.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if not scheduler:
+            raise HptError("the dask executor needs a scheduler: --scheduler tcp://host:8786 (or "
+                           "\"executor\": {\"type\": \"dask\", \"scheduler\": ...} in the spec)")
+        needs = {"CPU": float(r.cpus_per_trial)}
+        if r.gpus_per_trial:
+            if r.gpus_per_trial == "auto":
+                raise HptError("resources.gpus_per_trial \"auto\" needs the local executor; give a share (0.5) "
+                               "or a count of GPUs for dask")
+            needs["GPU"] = float(r.gpus_per_trial)
+        env = {var: str(r.cpus_per_trial) for var in THREAD_VARS}
+        env["HPT_TORCH_THREADS"] = str(r.cpus_per_trial)
+        executor = DaskExecutor(scheduler, slots=options.workers, resources_per_job=needs, env=env)
+        executor.start()
+        workers = options.workers or max(1, executor.free_slots())
+        return executor, workers, {}, [f"dask: {scheduler}, {workers} trials at a time"]
     try:
         _, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
                             options.gpus)
@@ -84,20 +136,7 @@ def run_spec(
     slots = slots[: max(1, total)]  # no idle workers for a small sweep
     placement = describe(slots) if any(s.gpu_indices for s in slots) else []
     executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots])
-    lock = open_lock(output, rid, options.spool)
-    if not acquire(lock, options.lock, say=say):
-        return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
-                         skipped_because=f"{lock.where} is locked by another run; skipped (--lock skip)")
-    try:
-        store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
-                           upload_timeout=options.upload_timeout)
-        runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), len(slots),
-                        observers=observers, max_failures=options.max_failures, stop=stop,
-                        max_time=options.max_time, grace=options.grace,
-                        devices={s.name: s.label for s in slots}, notes=placement)
-        return runner.run()
-    finally:
-        lock.release()
+    return executor, len(slots), {s.name: s.label for s in slots}, placement
 
 
 __all__ = ["RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",

@@ -54,6 +54,12 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class ExecutorSpec:
+    type: str = "local"  # local | dask
+    scheduler: str | None = None  # dask: tcp://host:8786
+
+
+@dataclass(frozen=True)
 class TrialSettings:
     timeout: float | None = None  # seconds
     retries: int = 0
@@ -81,6 +87,7 @@ class Spec:
     metrics: tuple[str, ...] = ()
     data: DataSpec = DataSpec()
     resources: Resources = Resources()
+    executor: ExecutorSpec = ExecutorSpec()
     trial: TrialSettings = TrialSettings()
     output: str = "runs"
     today: date | None = None
@@ -132,6 +139,10 @@ class Spec:
                             "cpus_per_trial": self.resources.cpus_per_trial}
         if self.resources.gpu_memory_per_trial_mib is not None:
             out["resources"]["gpu_memory_per_trial"] = self.resources.gpu_memory_per_trial_mib
+        if self.executor.type != "local":
+            out["executor"] = {"type": self.executor.type}
+            if self.executor.scheduler:
+                out["executor"]["scheduler"] = self.executor.scheduler
         t = self.trial
         out["trial"] = {"retries": t.retries}
         if t.timeout is not None:

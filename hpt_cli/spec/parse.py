@@ -38,7 +38,7 @@ from hpt_cli.spec.domains import (
     Quantized,
     Uniform,
 )
-from hpt_cli.spec.model import DataSpec, Objective, Resources, Rolling, Search, Spec, TrialSettings
+from hpt_cli.spec.model import DataSpec, ExecutorSpec, Objective, Resources, Rolling, Search, Spec, TrialSettings
 
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
 COMMAND_FACTS = ("trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device", "data_path")
@@ -216,6 +216,7 @@ class Checker:
             metrics=self.metrics(get("metrics")),
             data=self.data(get("data")),
             resources=self.resources(get("resources")),
+            executor=self.executor(get("executor")),
             trial=self.trial(get("trial")),
             output=self.text(get("output"), "output", "runs"),
             today=today,
@@ -508,6 +509,16 @@ class Checker:
             cpus_per_trial=self.integer(r.get("cpus_per_trial", _MISSING), "resources.cpus_per_trial", 1, 1),
             gpu_memory_per_trial_mib=memory,
         )
+
+    def executor(self, value: Any) -> ExecutorSpec:
+        if value is _MISSING:
+            return ExecutorSpec()
+        if isinstance(value, str):
+            value = {"type": value}
+        e = self.obj(value, "executor", ("type", "scheduler")) or {}
+        kind = self.choice(e.get("type", _MISSING), "executor.type", ("local", "dask"), "local")
+        scheduler = self.text(e.get("scheduler", _MISSING), "executor.scheduler", None)
+        return ExecutorSpec(kind, scheduler)
 
     def trial(self, value: Any) -> TrialSettings:
         if value is _MISSING:

@@ -200,7 +200,9 @@ class ExecutorContract:
         ex = make(2)
         ex.submit(job("a", "sleep", {"seconds": 0.3}))
         ex.submit(job("b", "square", 4))
-        results = {r.key: r for r in ex.shutdown(cancel=False)}
+        finished = ex.shutdown(cancel=False)
+        assert sorted(r.key for r in finished) == ["a", "b"]  # each job exactly once
+        results = {r.key: r for r in finished}
         assert results["a"].status == "ok" and results["a"].value == 0.3
         assert results["b"].status == "ok" and results["b"].value == 16
 

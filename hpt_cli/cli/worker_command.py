@@ -1,0 +1,31 @@
+"""`hpt worker SCHEDULER`: a Dask worker with this machine's GPUs and CPUs as resources."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from hpt_cli.cli import cli
+
+
+@cli.command()
+@click.argument("scheduler")
+@click.option("--name", default=None, help="The worker's name (default: the host name).")
+@click.option("--print", "print_only", is_flag=True, help="Print the dask worker command instead of running it.")
+def worker(scheduler: str, name: str | None, print_only: bool) -> None:
+    """Start a Dask worker for `hpt run --executor dask`, with the resources hpt's trials ask for:
+    CPU=<usable CPUs> and GPU=<GPUs found>, one thread per CPU, CUDA_VISIBLE_DEVICES set.
+
+    \b
+    Example (on each machine of the cluster, after `dask scheduler` runs on one of them):
+      hpt worker tcp://10.0.0.5:8786
+    """
+    from hpt_cli.executors.dask import worker_argv
+
+    argv, env = worker_argv(scheduler, name=name)
+    if print_only:
+        prefix = " ".join(f"{k}={v}" for k, v in env.items())
+        click.echo(f"{prefix} {' '.join(argv)}".strip())
+        return
+    os.execvpe(argv[0], argv, {**os.environ, **env})

@@ -1,0 +1,215 @@
+"""What runs on a Dask worker for one job of `DaskExecutor`: `run_job(...) -> dict`.
+
+The job itself never runs in the Dask worker process: `run_job` hands it to a one-slot
+`LocalExecutor` started right there, so the job runs in a fresh interpreter in its own process
+group, with its file descriptors 1 and 2 in the job's log. A segfault, an `os._exit` or a timeout
+kills that process group only; the Dask worker goes on. If the Dask worker itself dies, the trial
+process sees its lifeline pipe close and kills its group (see hpt_cli/executors/_worker.py).
+
+While the job runs, `run_job` polls two cancellation signals and kills the job when either fires:
+- the executor's Dask `Event` (named by the client; `shutdown(cancel=True)` sets it), one small
+  request to the scheduler every `_EVENT_POLL_S`;
+- this task's own state on the worker: when the client cancels the future (a client-side timeout)
+  or goes away, the scheduler releases the key and the worker marks the running task cancelled.
+
+Where the job's log folder does not exist on this worker (another machine, no shared filesystem),
+the folder is created here at the same path, and after the job its files come back in the result
+(the client writes them at the same place on its side) and the folder is removed here.
+
+GPU: a job that asks for a share of resource "GPU" gets one GPU of this worker, chosen here
+(CUDA_VISIBLE_DEVICES=<id>, HPT_DEVICE=cuda:0). The ids are the worker's own CUDA_VISIBLE_DEVICES,
+else 0..n-1 for the worker's GPU resource n. Shares are packed per GPU (0.25 -> four jobs a GPU).
+
+This module must stay light: it is imported by every Dask worker that runs an hpt job.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpt_cli.executors.base import Job, JobStatus
+from hpt_cli.executors.local import LocalExecutor
+
+_POLL_S = 0.2  # how often the task looks at its trial process and its own task state
+_EVENT_POLL_S = 0.5  # how often it asks the scheduler whether the executor's cancel event is set
+_EPS = 1e-9
+STARTED_TOPIC = "hpt-job-started"  # each task start is logged here: {"key": <Dask key>}
+
+_gpu_lock = threading.Lock()
+_gpu_use: dict[str, float] = {}  # GPU id -> share in use by jobs on this worker process
+_stage_lock = threading.Lock()
+
+
+def call_pickled(args: tuple[str, bytes]) -> Any:
+    """Inside the trial process: import `func` and call it with the unpickled payload."""
+    func, payload = args
+    module_name, _, attr = func.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target(pickle.loads(payload))
+
+
+def run_job(
+    key: str,
+    func: str,
+    payload: bytes,
+    timeout: float | None,
+    log_path: str | None,
+    env: Mapping[str, str],
+    gpu_share: float | None,
+    cancel_event: str,
+) -> dict[str, Any]:
+    """Run one job in a fresh process on this worker; return how it ended, as plain values."""
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    task_key = worker.get_current_task()
+    event = Event(cancel_event)
+    started = time.time()
+    if event.is_set():
+        return _result(JobStatus.CANCELLED, "cancelled by shutdown", started)
+    worker.log_event(STARTED_TOPIC, {"key": task_key})
+    staged = _stage(log_path)
+    gpu = None
+    local = None
+    try:
+        slot_env = dict(env)
+        if gpu_share:
+            gpu = _take_gpu(worker, gpu_share)
+            if gpu is not None:
+                slot_env.update(CUDA_VISIBLE_DEVICES=gpu, HPT_DEVICE="cuda:0")
+        if log_path is not None:
+            _note(log_path, f"[hpt] dask worker {worker.address} on {socket.gethostname()}"
+                            + (f", GPU {gpu}" if gpu is not None else "")
+                            + f", {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        local = LocalExecutor(1, slot_env=[slot_env])
+        local.start()
+        local.submit(Job(key, f"{__name__}:call_pickled", (func, payload), timeout, log_path))
+        next_event_poll = time.monotonic() + _EVENT_POLL_S
+        while True:
+            done = local.wait(timeout=_POLL_S)
+            if done:
+                break
+            cancelled = _released(worker, task_key)
+            if not cancelled and time.monotonic() >= next_event_poll:
+                next_event_poll = time.monotonic() + _EVENT_POLL_S
+                cancelled = _event_set(event)
+            if cancelled:
+                done = local.shutdown(cancel=True)
+                break
+        [inner] = done
+        out = {
+            "status": str(inner.status), "value": inner.value, "error": inner.error,
+            "traceback": inner.traceback, "pid": inner.pid, "started_at": inner.started_at,
+            "ended_at": inner.ended_at, "address": worker.address,
+        }
+    finally:
+        if local is not None:
+            local.shutdown(cancel=True)  # the idle trial process and whatever it left running
+        if gpu is not None:
+            _give_gpu(gpu, gpu_share)
+    if staged is not None:
+        out["files"] = _collect(staged)
+    return out
+
+
+def _result(status: JobStatus, error: str, started: float) -> dict[str, Any]:
+    return {"status": str(status), "value": None, "error": error, "traceback": None, "pid": None,
+            "started_at": started, "ended_at": time.time(), "address": ""}
+
+
+def _released(worker: Any, task_key: Any) -> bool:
+    """Whether the scheduler has let go of this task (its future was cancelled or released)."""
+    try:
+        ts = worker.state.tasks.get(task_key)
+    except AttributeError:  # a Worker without `.state`: rely on the event alone
+        return False
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
+def _event_set(event: Any) -> bool:
+    try:
+        return bool(event.is_set())
+    except Exception:  # noqa: BLE001 - scheduler unreachable: the task-state check holds
+        return False
+
+
+def _note(log_path: str, line: str) -> None:
+    try:
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError:
+        pass  # the trial process reports an unusable log path itself
+
+
+# -- log folders that are not on this machine -------------------------------------------------------
+
+def _stage(log_path: str | None) -> list[Path] | None:
+    """Create the log's folder when it does not exist here. Returns the folders made for it,
+    deepest first (its files are shipped back and these removed), or None when it existed."""
+    if log_path is None:
+        return None
+    folder = Path(log_path).parent
+    with _stage_lock:
+        if folder.is_dir():
+            return None  # same machine or a shared filesystem: files land where they belong
+        made = [folder, *(p for p in folder.parents if not p.exists())]
+        folder.mkdir(parents=True, exist_ok=True)  # an OSError here fails the task
+    return made
+
+
+def _collect(made: list[Path]) -> list[tuple[str, bytes]]:
+    """Every file under the staged folder as (relative path, bytes); then remove what was made."""
+    folder = made[0]
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            files.append((path.relative_to(folder).as_posix(), path.read_bytes()))
+    with _stage_lock:
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in made[1:]:  # only folders made for it, and only once empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    return files
+
+
+# -- GPUs of this worker ----------------------------------------------------------------------------
+
+def _gpu_ids(worker: Any) -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if visible:
+        return [g.strip() for g in visible.split(",") if g.strip()]
+    try:
+        count = int(worker.state.total_resources.get("GPU", 0))
+    except (AttributeError, TypeError, ValueError):
+        count = 0
+    return [str(i) for i in range(count)]
+
+
+def _take_gpu(worker: Any, share: float) -> str | None:
+    """The id of the GPU with the most room for `share`; None when the worker names no GPU."""
+    ids = _gpu_ids(worker)
+    if not ids:
+        return None
+    with _gpu_lock:
+        gpu = min(ids, key=lambda g: (_gpu_use.get(g, 0.0) + min(share, 1.0) > 1 + _EPS,
+                                      _gpu_use.get(g, 0.0), ids.index(g)))
+        _gpu_use[gpu] = _gpu_use.get(gpu, 0.0) + min(share, 1.0)
+    return gpu
+
+
+def _give_gpu(gpu: str, share: float) -> None:
+    with _gpu_lock:
+        _gpu_use[gpu] = max(0.0, _gpu_use.get(gpu, 0.0) - min(share, 1.0))

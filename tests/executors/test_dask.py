@@ -1,0 +1,248 @@
+"""DaskExecutor against a real Dask scheduler and two workers on 127.0.0.1 (separate processes).
+
+The shared executor contract, the same rows as the local executor through the Runner, a worker
+SIGKILLed in the middle of a trial, files that come back from a worker without the log's folder,
+and clear errors for a missing scheduler or missing resources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from hpt_cli.executors import Executor, JobResult, LocalExecutor
+from hpt_cli.executors.dask import DaskExecutor, DaskUnavailable, worker_argv
+from hpt_cli.runner import metric_columns
+from hpt_cli.runner.loop import Runner
+from hpt_cli.runner.run_id import run_id as make_run_id
+from hpt_cli.search import make_searcher
+from hpt_cli.spec.parse import parse_spec
+from hpt_cli.storage import open_store
+from hpt_cli.storage.results import read_rows
+from tests.executors.dask_cluster import DaskCluster
+from tests.executors.test_contract import (
+    ExecutorContract,
+    alive,
+    job,
+    read_pids,
+    run_all,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """Scheduler + 2 workers (2 threads, CPU=2 and GPU=1 each) for the whole session."""
+    with DaskCluster(tmp_path_factory.mktemp("dask"), workers=2, resources="CPU=2,GPU=1") as cluster:
+        yield cluster
+
+
+class TestDaskExecutorContract(ExecutorContract):
+    @pytest.fixture(autouse=True)
+    def _cluster(self, dask_cluster):
+        self.address = dask_cluster.address
+
+    def make_executor(self, workers: int) -> Executor:
+        return DaskExecutor(self.address, slots=workers, resources_per_job={"CPU": 1})
+
+
+# -- through the Runner --------------------------------------------------------------------------
+
+def run_sweep(tmp_path: Path, body: dict, executor: Executor, workers: int):
+    spec = parse_spec(json.dumps(body))
+    rid = make_run_id(spec)
+    store = open_store(str(tmp_path), rid)
+    runner = Runner(spec, rid, make_searcher(spec), executor, store, metric_columns(spec), workers)
+    result = runner.run()
+    rows = read_rows((Path(result.uri) / "results.csv").read_text())
+    return result, rows
+
+
+RIDGE = {
+    "name": "ridge-dask",
+    "architecture": "ridge",
+    "date-range": [["2015-01-01", "2015-03-01"], ["2015-03-01", "2015-05-01"]],
+    "parameters": {"alpha": [0.01, 1.0, 100.0]},
+    "metrics": ["val_mse", "val_mae"],
+}
+
+
+def test_same_rows_as_the_local_executor(dask_cluster, tmp_path):
+    local, local_rows = run_sweep(tmp_path / "local", RIDGE, LocalExecutor(2), 2)
+    dask, dask_rows = run_sweep(tmp_path / "dask", RIDGE, DaskExecutor(dask_cluster.address), 4)
+    assert local.exit_code == dask.exit_code == 0
+    assert len(local_rows) == len(dask_rows) == 6
+
+    def table(rows):
+        return {r["trial_id"]: (r["status"], r["alpha"], r["start"], r["val_mse"], r["val_mae"])
+                for r in rows}
+
+    assert table(dask_rows) == table(local_rows)
+    assert all(r["status"] == "ok" and float(r["val_mse"]) > 0 for r in dask_rows)
+    for row in dask_rows:  # the trial's own folder got its log and its model, from the worker
+        folder = Path(dask.uri) / row["artifact_dir"]
+        assert "[hpt] dask worker tcp://127.0.0.1:" in (folder / "log.txt").read_text()
+        assert any(p.name != "log.txt" for p in folder.iterdir())
+
+
+def test_a_worker_killed_mid_trial_still_gives_one_row_per_trial(tmp_path):
+    with DaskCluster(tmp_path / "cluster", workers=2) as cluster:
+        body = {
+            "name": "killed",
+            "architecture": "tests.executors.dask_cluster:sleepy",
+            "date-range": [["2015-01-01", "2015-02-01"]],
+            "parameters": {"seconds": 1.5, "value": [1, 2, 3, 4, 5, 6]},
+            "trial": {"retries": 0, "timeout": "60s"},
+        }
+        killed = []
+
+        class KillOne:  # an observer: SIGKILL the Dask worker under the first running trial
+            def __getattr__(self, name):
+                return lambda *args: None
+
+            def tick(self, running):
+                if killed:
+                    return
+                for pid_file in (tmp_path / "out").glob("*/trials/*/pid"):
+                    if pid_file.read_text().strip():
+                        trial_pid = int(pid_file.read_text())
+                        worker_pid = _parent(trial_pid)
+                        assert worker_pid in cluster.worker_pids()
+                        cluster.kill_worker(worker_pid)
+                        killed.append((trial_pid, worker_pid))
+                        return
+
+        spec = parse_spec(json.dumps(body))
+        rid = make_run_id(spec)
+        store = open_store(str(tmp_path / "out"), rid)
+        executor = DaskExecutor(cluster.address, resources_per_job={"CPU": 1})
+        runner = Runner(spec, rid, make_searcher(spec), executor, store, metric_columns(spec), 4,
+                        observers=[KillOne()])
+        started = time.monotonic()
+        result = runner.run()
+        assert killed, "no trial was seen running"
+        assert wait_until(lambda: not alive(killed[0][0]))  # the trial process died with its worker
+        assert len(cluster.worker_pids()) == 1
+        rows = read_rows((Path(result.uri) / "results.csv").read_text())
+        assert sorted(r["value"] for r in rows) == ["1", "2", "3", "4", "5", "6"]
+        assert len({r["trial_id"] for r in rows}) == 6
+        assert all(r["status"] == "ok" for r in rows), rows
+        assert result.exit_code == 0
+        assert time.monotonic() - started < 30
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+# -- Dask specifics ------------------------------------------------------------------------------
+
+def test_files_come_back_when_the_log_folder_is_not_on_the_worker(dask_cluster, tmp_path):
+    folder = tmp_path / "elsewhere" / "trial"  # absent, as on another machine
+    with DaskExecutor(dask_cluster.address, slots=1) as ex:
+        [r] = run_all(ex, [job("out", "write_output", log_path=str(folder / "log.txt"))])
+    assert r.status == "ok"
+    text = (folder / "log.txt").read_text()
+    assert "from fd 2" in text and "from child" in text
+
+
+def test_trial_env_and_default_slots(dask_cluster):
+    with DaskExecutor(dask_cluster.address, env={"OMP_NUM_THREADS": "1"}) as ex:
+        assert ex.free_slots() == 4  # 2 workers x 2 threads
+        [r] = run_all(ex, [job("env", "getenv", ["OMP_NUM_THREADS"])])
+    assert r.value == {"OMP_NUM_THREADS": "1"}
+    with DaskExecutor(dask_cluster.address, resources_per_job={"CPU": 2}) as ex:
+        assert ex.free_slots() == 2  # CPU=2 per worker, 2 per job
+
+
+def test_a_gpu_job_gets_one_gpu_of_its_worker(dask_cluster):
+    with DaskExecutor(dask_cluster.address, resources_per_job={"CPU": 1, "GPU": 1}) as ex:
+        assert ex.free_slots() == 2  # GPU=1 per worker
+        [r] = run_all(ex, [job("gpu", "getenv", ["CUDA_VISIBLE_DEVICES", "HPT_DEVICE"])])
+    visible = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")
+    assert r.value["CUDA_VISIBLE_DEVICES"] in visible and r.value["HPT_DEVICE"] == "cuda:0"
+
+
+def test_missing_resources_and_scheduler_are_clear_errors(dask_cluster):
+    ex = DaskExecutor(dask_cluster.address, resources_per_job={"GPU": 2}, connect_timeout=0.5)
+    with pytest.raises(DaskUnavailable, match=r"no Dask worker .* offers .*GPU=2"):
+        ex.start()
+    ex = DaskExecutor("tcp://127.0.0.1:9", connect_timeout=0.5)
+    with pytest.raises(DaskUnavailable, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        ex.start()
+
+
+def test_cancel_kills_the_trial_process_on_the_worker(dask_cluster, tmp_path):
+    ex = DaskExecutor(dask_cluster.address, slots=1)
+    ex.start()
+    pid_file = tmp_path / "pid"
+    ex.submit(job("slow", "spawn_child_and_hang", {"pid_file": str(pid_file)}))
+    pids = read_pids(pid_file)
+    started = time.monotonic()
+    [r] = ex.shutdown(cancel=True)
+    assert isinstance(r, JobResult) and r.status == "cancelled"
+    assert time.monotonic() - started < 5
+    assert wait_until(lambda: not any(alive(p) for p in pids))
+    assert ex.shutdown() == []
+
+
+def test_shutdown_without_cancel_returns_each_result_once(dask_cluster):
+    ex = DaskExecutor(dask_cluster.address, slots=2)
+    ex.start()
+    ex.submit(job("a", "sleep", {"seconds": 0.3}))
+    ex.submit(job("b", "square", 4))
+    assert sorted(r.key for r in ex.shutdown(cancel=False)) == ["a", "b"]
+
+
+def test_dask_giving_up_on_a_task_is_a_crashed_result(tmp_path):
+    env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # no second worker for it
+    with DaskCluster(tmp_path / "cluster", workers=1, env=env) as cluster:
+        ex = DaskExecutor(cluster.address, slots=1)
+        ex.start()
+        pid_file = tmp_path / "pid"
+        ex.submit(job("doomed", "sleep", {"seconds": 30, "pid_file": str(pid_file)}, timeout=60))
+        [trial_pid] = read_pids(pid_file)
+        cluster.kill_worker(_parent(trial_pid))
+        [r] = ex.wait(timeout=10)
+        assert r.status == "crashed" and r.error.startswith("KilledWorker: ")
+        assert wait_until(lambda: not alive(trial_pid))
+        assert ex.shutdown() == []
+
+
+def test_worker_argv_gives_the_machine_s_cpus_and_gpus():
+    from hpt_cli.devices.inventory import fake
+
+    argv, env = worker_argv("tcp://10.0.0.1:8786", name="box", inventory=fake("2x24G", cpus=8))
+    assert argv[1:] == ["worker", "tcp://10.0.0.1:8786", "--nthreads", "8",
+                        "--resources", "CPU=8,GPU=2", "--name", "box"]
+    assert env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+
+
+def test_hpt_run_with_the_dask_executor_from_the_command_line(dask_cluster, tmp_path):
+    import subprocess
+
+    import pandas as pd
+
+    from tests.helpers import HPT, subprocess_env, write_spec
+
+    spec = write_spec(tmp_path, name="cli-dask", architecture="ridge", parameters={"alpha": [0.1, 1.0, 10.0]},
+                      **{"date-range": [["2015-01-01", "2015-04-01"], ["2015-04-01", "2015-07-01"]]})
+    local = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "local"), "-q"], env=subprocess_env(),
+                           capture_output=True, text=True, timeout=120)
+    remote = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "dask"), "--executor", "dask",
+                             "--scheduler", dask_cluster.address], env=subprocess_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    assert f"dask: {dask_cluster.address}" in remote.stderr
+    frames = [pd.read_csv(next((tmp_path / kind).glob("*/results.csv"))).sort_values("trial_id")
+              for kind in ("local", "dask")]
+    assert list(frames[0]["trial_id"]) == list(frames[1]["trial_id"])
+    assert list(frames[0]["val_mse"]) == list(frames[1]["val_mse"])
