@@ -19,6 +19,7 @@ class Search:
     seed: int = 0
     order: str = "shuffled"  # grid: shuffled | sequential
     repeats: int = 1
+    max_time: float | None = None  # adaptive search: seconds after which no configuration is proposed
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ class Resources:
     gpus_per_trial: float | str = 0.0  # a share (0.25), 1, a whole number, or "auto"
     cpus_per_trial: int = 1
     gpu_memory_per_trial_mib: int | None = None
+
+
+@dataclass(frozen=True)
+class QuickSpec:
+    """Quick mode: the last `date_ranges` ranges, each cut to its last `train_length`, `epochs` epochs."""
+
+    date_ranges: int = 1
+    train_length: Length = field(default_factory=lambda: Length(1, "M"))
+    epochs: int = 20
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class Spec:
     resources: Resources = Resources()
     executor: ExecutorSpec = ExecutorSpec()
     trial: TrialSettings = TrialSettings()
+    mode: str = "full"  # full | quick
+    quick: QuickSpec = QuickSpec()
     output: str = "runs"
     today: date | None = None
     # model selection: each architecture's own parameters ({"mlp": {...}, "ridge": {...}})
@@ -129,6 +141,8 @@ class Spec:
         out["search"] = {"strategy": s.strategy, "seed": s.seed, "order": s.order, "repeats": s.repeats}
         if s.trials is not None:
             out["search"]["trials"] = s.trials
+        if s.max_time is not None:
+            out["search"]["max_time"] = s.max_time
         out["objective"] = {"metric": self.objective.metric, "mode": self.objective.mode}
         out["metrics"] = list(self.metrics)
         d = self.data
@@ -149,6 +163,11 @@ class Spec:
             out["trial"]["timeout"] = t.timeout
         if t.epochs is not None:
             out["trial"]["epochs"] = t.epochs
+        if self.mode != "full":
+            out["mode"] = self.mode
+        q = self.quick
+        if q != QuickSpec():
+            out["quick"] = {"date_ranges": q.date_ranges, "train_length": str(q.train_length), "epochs": q.epochs}
         out["output"] = self.output
         return out
 

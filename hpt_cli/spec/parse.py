@@ -38,7 +38,7 @@ from hpt_cli.spec.domains import (
     Quantized,
     Uniform,
 )
-from hpt_cli.spec.model import DataSpec, ExecutorSpec, Objective, Resources, Rolling, Search, Spec, TrialSettings
+from hpt_cli.spec.model import DataSpec, ExecutorSpec, Objective, QuickSpec, Resources, Rolling, Search, Spec, TrialSettings
 
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
 COMMAND_FACTS = ("trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device", "data_path")
@@ -218,6 +218,8 @@ class Checker:
             resources=self.resources(get("resources")),
             executor=self.executor(get("executor")),
             trial=self.trial(get("trial")),
+            mode=self.choice(get("mode"), "mode", ("full", "quick"), "full"),
+            quick=self.quick(get("quick")),
             output=self.text(get("output"), "output", "runs"),
             today=today,
         )
@@ -446,13 +448,14 @@ class Checker:
                     self.problem(path,
                                  "grid search cannot enumerate a distribution; give a list of values, "
                                  "or set search.strategy to \"random\"")
-        default_trials = DEFAULT_RANDOM_TRIALS if strategy == "random" else None
+        default_trials = DEFAULT_RANDOM_TRIALS if strategy != "grid" else None
         return Search(
             strategy=strategy,
             trials=self.integer(s.get("trials", _MISSING), "search.trials", 1, default_trials),
             seed=self.integer(s.get("seed", _MISSING), "search.seed", 0, 0),
             order=self.choice(s.get("order", _MISSING), "search.order", ("shuffled", "sequential"), "shuffled"),
             repeats=self.integer(s.get("repeats", _MISSING), "search.repeats", 1, 1),
+            max_time=self.convert(s.get("max_time", _MISSING), "search.max_time", parse_duration),
         )
 
     def objective(self, value: Any) -> Objective:
@@ -519,6 +522,18 @@ class Checker:
         kind = self.choice(e.get("type", _MISSING), "executor.type", ("local", "dask"), "local")
         scheduler = self.text(e.get("scheduler", _MISSING), "executor.scheduler", None)
         return ExecutorSpec(kind, scheduler)
+
+    def quick(self, value: Any) -> QuickSpec:
+        if value is _MISSING:
+            return QuickSpec()
+        q = self.obj(value, "quick", _keys("properties", "quick")) or {}
+        default = QuickSpec()
+        return QuickSpec(
+            date_ranges=self.integer(q.get("date_ranges", _MISSING), "quick.date_ranges", 1, default.date_ranges),
+            train_length=self.convert(q.get("train_length", _MISSING), "quick.train_length", parse_length,
+                                      default.train_length),
+            epochs=self.integer(q.get("epochs", _MISSING), "quick.epochs", 1, default.epochs),
+        )
 
     def trial(self, value: Any) -> TrialSettings:
         if value is _MISSING:
