@@ -6,12 +6,15 @@ on first use, so hpt never imports dask unless asked). See docs/executors.md and
 """
 
 from hpt_cli.executors.base import Executor, Job, JobResult, JobStatus
-from hpt_cli.executors.local import LocalExecutor
 
-__all__ = ["Executor", "Job", "JobResult", "JobStatus", "LocalExecutor"]
+__all__ = ["DaskExecutor", "Executor", "Job", "JobResult", "JobStatus", "LocalExecutor"]
 
 
 def __getattr__(name: str):
+    if name == "LocalExecutor":  # lazy: a worker process imports this package but never needs it
+        from hpt_cli.executors.local import LocalExecutor
+
+        return LocalExecutor
     if name == "DaskExecutor":  # lazy: `distributed` is an optional dependency
         from hpt_cli.executors.dask import DaskExecutor
 
