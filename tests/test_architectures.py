@@ -65,13 +65,15 @@ def test_an_unknown_name_suggests_a_close_one():
     with pytest.raises(ArchitectureError) as err:
         get("mpl")
     assert str(err.value) == ("unknown architecture 'mpl'; did you mean 'mlp'? "
-                              "(known: mlp, ridge, lstm, lstm-attention; or give 'package.module:function')")
+                              "(known: mlp, ridge, lstm, lstm-attention, branin, hartmann6; "
+                              "or give 'package.module:function')")
 
 
 def test_an_unknown_name_without_a_close_one():
     with pytest.raises(ArchitectureError) as err:
         get("transformer")
-    assert str(err.value) == ("unknown architecture 'transformer' (known: mlp, ridge, lstm, lstm-attention; "
+    assert str(err.value) == ("unknown architecture 'transformer' (known: mlp, ridge, lstm, lstm-attention, "
+                              "branin, hartmann6; "
                               "or give 'package.module:function')")
 
 

@@ -36,8 +36,8 @@ def test_unknown_architecture(tmp_path):
     result = invoke(tmp_path, {"architecture": "mpl", "date-range": [["2015-01-01", "2015-04-01"]]})
     assert result.exit_code == 2
     assert result.output == (
-        "error: unknown architecture 'mpl'; did you mean 'mlp'? (known: mlp, ridge, lstm, lstm-attention; "
-        "or give 'package.module:function')\n"
+        "error: unknown architecture 'mpl'; did you mean 'mlp'? (known: mlp, ridge, lstm, lstm-attention, "
+        "branin, hartmann6; or give 'package.module:function')\n"
     )
 
 

@@ -1,6 +1,7 @@
 """The architecture registry: a name to a `train(params, ctx) -> dict[str, float]` function.
 
-A name is a built-in ("mlp", "ridge", "lstm", "lstm-attention"), an entry point in the group "hpt.architectures", or
+A name is a built-in ("mlp", "ridge", "lstm", "lstm-attention"; "branin" and "hartmann6" are
+benchmark objectives), an entry point in the group "hpt.architectures", or
 "package.module:function". "command" is reserved for command-template trials, which the trial
 runner (hpt_cli.trialrun) runs itself.
 """
@@ -28,6 +29,8 @@ _BUILTINS = {
     "ridge": "hpt_cli.architectures.ridge",
     "lstm": "hpt_cli.architectures.lstm:LSTM",
     "lstm-attention": "hpt_cli.architectures.lstm:LSTM_ATTENTION",
+    "branin": "hpt_cli.architectures.synthetic:BRANIN",  # benchmark objectives (tests, demos)
+    "hartmann6": "hpt_cli.architectures.synthetic:HARTMANN6",
 }
 # name -> (module it needs, what to install): checked without importing it (torch takes seconds)
 _REQUIRES = {

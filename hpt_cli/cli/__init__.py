@@ -62,6 +62,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 from hpt_cli.cli import (  # noqa: E402,F401  (registers the commands)
     device_commands,
+    mode_commands,
     report_command,
     run_command,
     spec_commands,

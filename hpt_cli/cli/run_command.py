@@ -12,7 +12,7 @@ import click
 
 from hpt_cli.cli import cli
 from hpt_cli.cli.progress import Progress
-from hpt_cli.cli.spec_commands import read_spec, spec_argument, today_option
+from hpt_cli.cli.spec_commands import read_spec, today_option
 from hpt_cli.dates import parse_duration
 from hpt_cli.errors import ExitCode
 from hpt_cli.runner import RunOptions, run_spec
@@ -80,7 +80,17 @@ class StopOnSignal:
 
 
 @cli.command(name="run")
-@spec_argument
+@click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto", metavar="ARCH|SPEC", default=None,
+              help="Auto mode: tune ARCH's default space (or SPEC's one architecture, a spec with no "
+                   "parameters), learning-rate parameters first. See `hpt architectures --space`.")
+@click.option("--stage", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="With --auto: 2 tunes the other parameters, the learning rate fixed at stage 1's best.")
+@click.option("--quick", is_flag=True,
+              help="Quick mode: the spec's \"quick\" block (default: the last date range cut to its last "
+                   "month, 20 epochs).")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="How many configurations (overrides search.trials; with --auto, default 12).")
 @click.option("--output", "-o", metavar="DIR", default=None,
               help="Where run folders go (overrides the spec's \"output\"; default ./runs).")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
@@ -116,7 +126,7 @@ class StopOnSignal:
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
               metavar="SECONDS", help="Without a terminal: a status line this often.")
 @today_option
-def run_command(spec_path, output, workers, gpus, isolate, executor, scheduler, fresh, max_failures, quiet, spool, upload_interval,
+def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, isolate, executor, scheduler, fresh, max_failures, quiet, spool, upload_interval,
                 upload_timeout, events, junit, summary_json, max_time, grace, lock_mode, status_every,
                 today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
@@ -129,6 +139,11 @@ def run_command(spec_path, output, workers, gpus, isolate, executor, scheduler, 
     Example:
       hpt run experiments/quickstart.json --output runs --workers 2
       python -c "import pandas; print(pandas.read_csv('runs/<run-id>/results.csv'))"
+      hpt run --auto mlp --quick              # no spec: learning-rate parameters of mlp
+      hpt run --auto mlp --quick --stage 2    # the rest, learning rate fixed at stage 1's best
+
+    --quick (or "mode": "quick" in the spec) runs the spec's quick version: its last date range
+    cut to its last month, 20 epochs (the spec's "quick" block changes that); its own run id.
 
     With --output gs://bucket/prefix, everything goes to a local spool first and is uploaded
     while the run goes on (rows every --upload-interval seconds, each trial's files when it
@@ -142,7 +157,7 @@ def run_command(spec_path, output, workers, gpus, isolate, executor, scheduler, 
     3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable,
     5 another run holds the lock, 6 --max-time reached.
     """
-    spec = read_spec(spec_path, today)
+    spec = _spec_to_run(spec_path, auto, stage, quick, trials, output, today)
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
@@ -161,6 +176,52 @@ def run_command(spec_path, output, workers, gpus, isolate, executor, scheduler, 
         result = run_spec(spec, options, observers=observers, stop=stop, say=say)
     if result.skipped_because:
         say(f"skipped: {result.skipped_because}")
+    if auto and result.exit_code in (ExitCode.OK, ExitCode.TRIALS_FAILED):
+        _auto_next(result.uri, spec, auto, stage, quick, output, say)
     if result.storage_error:
         say(f"error: {result.storage_error}")
     sys.exit(result.exit_code)
+
+
+def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):
+    """The spec `hpt run` runs: SPEC, or auto stage `stage` of ARCH|SPEC; quick when asked."""
+    from dataclasses import replace
+
+    from hpt_cli.spec.auto import auto_spec
+    from hpt_cli.spec.modes import for_running
+
+    if auto is None:
+        if spec_path is None:
+            raise click.UsageError("give a SPEC, or --auto ARCH to tune an architecture's default space")
+        if stage != 1:
+            raise click.UsageError("--stage goes with --auto")
+        spec = for_running(read_spec(spec_path, today), quick)
+        if trials is not None:
+            spec = replace(spec, search=replace(spec.search, trials=trials))
+        return spec
+    if spec_path is not None:
+        raise click.UsageError(f"give SPEC or --auto, not both (for a spec: --auto {spec_path})")
+    target = read_spec(auto, today) if auto.endswith(".json") or auto == "-" or os.path.isfile(auto) else auto
+    hint = f"hpt run --auto {auto}" + (" --quick" if quick else "") + (f" --output {output}" if output else "")
+    return auto_spec(target, stage, output, quick=quick, trials=trials, rerun_hint=hint,
+                     say=lambda text: click.echo(text, err=True))
+
+
+def _auto_next(uri, spec, auto, stage, quick, output, say) -> None:
+    """After an auto stage: its best configuration, and what to run next."""
+    from hpt_cli.errors import HptError
+    from hpt_cli.spec.auto import best_configuration
+
+    try:
+        params, value = best_configuration(uri, spec.objective.mode)
+    except HptError:
+        return
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    say(f"auto stage {stage}: best mean {spec.objective.metric} {value:.6g} with {shown}")
+    if stage == 1 and spec.name.endswith("-stage1"):
+        from hpt_cli.architectures import get
+
+        arch = get(spec.architectures[0])
+        if any(n not in arch.lr_params for n in arch.default_space) and arch.lr_params:
+            where = f" --output {output}" if output else ""
+            say(f"next: hpt run --auto {auto}{' --quick' if quick else ''}{where} --stage 2")

@@ -16,6 +16,7 @@ from hpt_cli.cli.table import render
 from hpt_cli.search import configurations_by_architecture, expand
 from hpt_cli.spec import load_spec, parse_spec, schema
 from hpt_cli.spec.model import Spec
+from hpt_cli.spec.modes import for_running
 
 spec_argument = click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 
@@ -61,7 +62,7 @@ def validate(spec_path: str, today) -> None:
       hpt validate experiments/seed-lstm-attention.json
       ok: experiments/seed-lstm-attention.json: 27 trials (lstm-attention: 27 configurations x 1 date range x 1 repeat)
     """
-    spec = read_spec(spec_path, today)
+    spec = for_running(read_spec(spec_path, today))
     trials = expand(spec)
     archs = ", ".join(spec.architectures)
     click.echo(
@@ -76,8 +77,9 @@ def validate(spec_path: str, today) -> None:
               help="How many trials to list (in dispatch order).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="table for people; json or csv for scripts.")
+@click.option("--quick", is_flag=True, help="Show the quick version that `hpt run --quick` runs.")
 @today_option
-def expand_command(spec_path: str, limit: int, fmt: str, today) -> None:
+def expand_command(spec_path: str, limit: int, fmt: str, quick: bool, today) -> None:
     """Show what a spec expands to: trial counts per architecture and date range, the resolved
     date ranges, and the first trials in the order they will run. Nothing runs.
 
@@ -85,8 +87,9 @@ def expand_command(spec_path: str, limit: int, fmt: str, today) -> None:
     Example:
       hpt expand experiments/seed-lstm-attention.json --limit 3
       hpt expand experiments/rolling.json --today 2016-09-15 --format json
+      hpt expand experiments/quickstart.json --quick --limit 0
     """
-    spec = read_spec(spec_path, today)
+    spec = for_running(read_spec(spec_path, today), quick)
     trials = expand(spec)
     per_arch = configurations_by_architecture(trials.space)
     first = list(islice(iter(trials), limit))
@@ -110,17 +113,23 @@ def _counts(spec: Spec, per_arch: dict[str, int]) -> list[tuple[str, str, int]]:
 def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
     s = spec.search
     order = f", {s.order} order" if s.strategy == "grid" else ""
+    quick = f", {spec.trial.epochs} epochs" if spec.mode == "quick" else ""
     out = [
-        f"spec     {spec_path} ({spec.name})",
-        f"search   {s.strategy}{order}, seed {s.seed}",
-        f"trials   {len(trials)} = {len(trials.space)} configurations x {describe_ranges(spec)}"
+        f"spec     {spec_path} ({spec.name})" + (" in quick mode" if spec.mode == "quick" else ""),
+        f"search   {s.strategy}{order}, seed {s.seed}{quick}",
+        f"trials   {'up to ' if s.strategy not in ('grid', 'random') else ''}{len(trials)} = "
+        f"{len(trials.space)} configurations x {describe_ranges(spec)}"
         f" x {s.repeats} repeat{'s' if s.repeats != 1 else ''}",
         "",
         render(["architecture", "date range", "trials"], _counts(spec, per_arch)),
         "",
     ]
     if first:
-        out.append(f"first {len(first)} of {len(trials)} trials:")
+        if s.strategy not in ("grid", "random"):
+            out.append(f"{s.strategy} chooses each configuration from the results before it; the trials below "
+                       "are a random sample of the space, not the ones it will run:")
+        else:
+            out.append(f"first {len(first)} of {len(trials)} trials:")
         header = ["#", "trial", "architecture", "date range", *(["repeat"] if s.repeats > 1 else []), *params]
         rows = [
             [t.index, t.id, t.architecture, str(t.date_range), *([t.repeat] if s.repeats > 1 else []),
@@ -134,6 +143,8 @@ def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
 def _as_json(spec, trials, per_arch, first) -> dict:
     return {
         "name": spec.name,
+        "mode": spec.mode,
+        "epochs": spec.trial.epochs,
         "total": len(trials),
         "configurations": len(trials.space),
         "date_ranges": [r.to_json() for r in spec.date_ranges],

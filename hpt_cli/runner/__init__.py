@@ -73,6 +73,9 @@ def run_spec(
     say=None,
 ) -> RunResult:
     """Run the spec. `say(line)` receives notices such as waiting for a lock."""
+    from hpt_cli.spec.modes import for_running
+
+    spec = for_running(spec)  # "mode": "quick" in the spec (idempotent; --quick applies it earlier)
     preflight(spec)
     output = options.output or spec.output
     rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)

@@ -107,6 +107,7 @@ class Runner:
             self.columns = Columns.from_header(header, self.spec.parameter_names)
         for row in rows:
             self._consider_best(row)
+        self.searcher.replay(rows)  # an adaptive search learns from the finished rows
         self.store.append_results(self.columns.header, [])
         self._write_spec()
         total = self.searcher.total() or 0

@@ -7,7 +7,10 @@ from hpt_cli.spec.model import Spec
 
 
 def space(spec: Spec) -> GridSpace | RandomSpace:
-    return RandomSpace(spec) if spec.search.strategy == "random" else GridSpace(spec)
+    """The configurations of a grid or random spec. An adaptive spec (tpe, gp, cmaes, qmc) gets a
+    RandomSpace of the same size: its count is right, but the adaptive search picks its own
+    configurations as results arrive (see make_searcher)."""
+    return GridSpace(spec) if spec.search.strategy == "grid" else RandomSpace(spec)
 
 
 def expand(spec: Spec) -> TrialSequence:
@@ -16,7 +19,13 @@ def expand(spec: Spec) -> TrialSequence:
 
 
 def make_searcher(spec: Spec) -> Searcher:
-    return StaticSearcher(expand(spec))
+    """grid and random: the trials in a seeded order; tpe, gp, cmaes, qmc: Optuna (imported here
+    only, so grid and random runs never load it)."""
+    if spec.search.strategy in ("grid", "random"):
+        return StaticSearcher(expand(spec))
+    from hpt_cli.search.adaptive import OptunaSearcher
+
+    return OptunaSearcher(spec)
 
 
 __all__ = [

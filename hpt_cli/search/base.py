@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hpt_cli.dates import DateRange
@@ -19,6 +19,10 @@ class Searcher(ABC):
 
     def tell(self, trial: Trial, result: dict[str, Any] | None) -> None:
         """How a trial ended: its metrics, or None if it failed. Static searchers ignore it."""
+
+    def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
+        """The rows of results.csv from an earlier attempt of this run, before the first ask:
+        an adaptive searcher learns from them. Static searchers ignore them."""
 
     @abstractmethod
     def total(self) -> int | None:

@@ -38,7 +38,17 @@ from hpt_cli.spec.domains import (
     Quantized,
     Uniform,
 )
-from hpt_cli.spec.model import DataSpec, ExecutorSpec, Objective, QuickSpec, Resources, Rolling, Search, Spec, TrialSettings
+from hpt_cli.spec.model import (
+    DataSpec,
+    ExecutorSpec,
+    Objective,
+    QuickSpec,
+    Resources,
+    Rolling,
+    Search,
+    Spec,
+    TrialSettings,
+)
 
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
 COMMAND_FACTS = ("trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device", "data_path")

@@ -1,0 +1,223 @@
+"""Adaptive search (tpe, gp, cmaes, qmc) through Optuna's ask-and-tell interface.
+
+One Optuna trial is one configuration; hpt runs it on every date range and repeat, so `ask()`
+hands out a configuration's trials one by one and asks the study for a new configuration only
+when they are all out, while fewer than `search.trials` configurations were started and
+`search.max_time` (from the first ask) has not passed. Once every trial of a configuration is
+told, the study is told the mean objective over them, or FAIL when one failed or its metric is
+missing or not finite. Asking again before results arrive gives new configurations at once (TPE
+with a constant liar; GP, CMA-ES and QMC account for running trials themselves), so free slots
+never wait for the sampler to learn.
+
+A configuration proposed twice (small categorical spaces) shares the first one's trials and is
+told the same value; it counts against the budget, so the search always ends.
+
+`replay(rows)` feeds the rows of an earlier attempt of the same run to the study before the first
+ask: complete configurations become finished study trials and count against the budget;
+incomplete ones are asked first, and only their missing trials run. A resumed search then goes on
+from what was learnt, though not along the path an uninterrupted run would have taken: the
+sampler is reseeded from (seed, number of replayed configurations), else its seeded start-up
+draws would propose the finished configurations again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from typing import Any
+
+import optuna
+from optuna.trial import Trial as OptunaTrial
+from optuna.trial import TrialState, create_trial
+
+from hpt_cli.errors import HptError
+from hpt_cli.search.base import Searcher
+from hpt_cli.search.optuna_space import OptunaSpace
+from hpt_cli.search.trial import Trial, canonical_json, derive_seed
+from hpt_cli.spec.model import Spec
+
+STRATEGIES = ("tpe", "gp", "cmaes", "qmc")
+# strategy -> (module it needs beyond Optuna, what to install)
+_REQUIRES = {"gp": ("torch", "pip install torch"), "cmaes": ("cmaes", "pip install cmaes")}
+
+__all__ = ["STRATEGIES", "OptunaSearcher", "make_sampler"]
+
+
+def make_sampler(strategy: str, seed: int, conditional: bool = False) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler behind a strategy, seeded. `conditional`: the space has per-architecture
+    parameters (TPE then models them in groups)."""
+    if strategy not in STRATEGIES:
+        raise HptError(f"search strategy {strategy!r} is not adaptive (adaptive: {', '.join(STRATEGIES)})")
+    if strategy in _REQUIRES:
+        module, install = _REQUIRES[strategy]
+        if find_spec(module) is None:
+            raise HptError(f"search strategy {strategy!r} needs the {module} package: {install}")
+    s = optuna.samplers
+    with warnings.catch_warnings():  # group, QMCSampler: "experimental" warnings, once per run
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if strategy == "tpe":
+            return s.TPESampler(seed=seed, multivariate=True, constant_liar=True, group=conditional)
+        if strategy == "gp":
+            return s.GPSampler(seed=seed, warn_independent_sampling=False)
+        if strategy == "cmaes":
+            return s.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        return s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+
+
+@dataclass
+class _Config:
+    """One configuration: its trial ids, what came back so far, and the study trials waiting."""
+
+    trial_ids: tuple[str, ...]
+    waiting: list[OptunaTrial] = field(default_factory=list)
+    results: dict[str, float | None] = field(default_factory=dict)  # trial id -> objective or None
+    finished: bool = False
+    value: float | None = None  # the mean objective; None: failed
+
+
+class OptunaSearcher(Searcher):
+    """A Searcher over an in-memory Optuna study; `clock` (seconds) times search.max_time, and
+    `sampler` replaces the strategy's own (tests)."""
+
+    def __init__(self, spec: Spec, clock: Callable[[], float] = time.monotonic,
+                 sampler: optuna.samplers.BaseSampler | None = None):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Trial 3 finished" lines
+        s = spec.search
+        self.space = OptunaSpace(spec)
+        self.metric = spec.objective.metric
+        self._own_sampler = sampler is None
+        self.strategy, self.seed = s.strategy, s.seed
+        if sampler is None:
+            sampler = self._sampler(replayed=0)
+        direction = "maximize" if spec.objective.mode == "max" else "minimize"
+        self.study = optuna.create_study(direction=direction, sampler=sampler)
+        self.date_ranges = spec.date_ranges
+        self.repeats = s.repeats
+        self.per_config = len(spec.date_ranges) * s.repeats
+        self.repeat_seeds = [derive_seed(s.seed, "repeat", r) for r in range(s.repeats)]
+        self.budget = s.trials if s.trials is not None else 20
+        self.max_time = s.max_time
+        self.clock = clock
+        self.started = 0  # configurations started (asked, or complete in replayed rows)
+        self._deadline: float | None = None
+        self._queue: deque[Trial] = deque()
+        self._configs: dict[str, _Config] = {}  # config key -> configuration
+        self._of_trial: dict[str, _Config] = {}  # trial id -> its configuration
+        self._known: dict[str, float | None] = {}  # trial id -> objective, from replayed rows
+
+    # -- the Searcher seam -----------------------------------------------------------------------
+    def total(self) -> int:
+        """An upper bound: max_time or repeated proposals may end the search sooner."""
+        return self.budget * self.per_config
+
+    def ask(self) -> Trial | None:
+        if self._deadline is None and self.max_time is not None:
+            self._deadline = self.clock() + self.max_time
+        while not self._queue:
+            if self.started >= self.budget:
+                return None
+            if self._deadline is not None and self.clock() >= self._deadline:
+                return None
+            self._start_configuration()
+        return self._queue.popleft()
+
+    def tell(self, trial: Trial, result: dict[str, Any] | None) -> None:
+        config = self._of_trial.get(trial.id)
+        if config is None or config.finished or trial.id in config.results:
+            return
+        config.results[trial.id] = self._objective(result)
+        if len(config.results) == len(config.trial_ids):
+            self._finish(config)
+
+    def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
+        groups: dict[str, tuple[str, dict[str, Any], set[str]]] = {}
+        for row in rows:
+            fit = self.space.from_row(row)
+            if fit is None:
+                continue
+            arch, values = fit
+            self._known[row["trial_id"]] = self._row_objective(row)
+            key = canonical_json([arch, values])
+            groups.setdefault(key, (arch, values, set()))[2].add(row["trial_id"])
+        for arch, values, ids in groups.values():
+            if len(ids) < self.per_config:
+                self.study.enqueue_trial(values)  # asked first; only its missing trials run
+                continue
+            outcomes = [self._known[i] for i in ids]
+            failed = any(v is None for v in outcomes)
+            self.study.add_trial(create_trial(
+                state=TrialState.FAIL if failed else TrialState.COMPLETE,
+                value=None if failed else math.fsum(outcomes) / len(outcomes),
+                params=values, distributions=self.space.distributions(arch),
+            ))
+            self.started += 1
+        if groups and self._own_sampler:  # a fresh stream: the first one would propose the same again
+            self.study.sampler = self._sampler(replayed=len(groups))
+
+    def _sampler(self, replayed: int) -> optuna.samplers.BaseSampler:
+        seed = derive_seed(self.seed, "sampler", replayed) if replayed else derive_seed(self.seed, "sampler")
+        return make_sampler(self.strategy, seed, self.space.several)
+
+    # -- configurations --------------------------------------------------------------------------
+    def _start_configuration(self) -> None:
+        study_trial = self.study.ask()
+        arch, params = self.space.suggest(study_trial)
+        c = self.started
+        self.started += 1
+        key = canonical_json({"architecture": arch, "params": params})
+        config = self._configs.get(key)
+        if config is not None:  # proposed before: same trials, same value
+            config.waiting.append(study_trial)
+            if config.finished:
+                self._finish(config)
+            return
+        trials = [
+            Trial(index=c * self.per_config + r * len(self.date_ranges) + d, architecture=arch,
+                  params=params, date_range=date_range, repeat=r, seed=self.repeat_seeds[r])
+            for r in range(self.repeats)
+            for d, date_range in enumerate(self.date_ranges)
+        ]
+        config = _Config(tuple(t.id for t in trials), [study_trial])
+        self._configs[key] = config
+        for t in trials:
+            self._of_trial[t.id] = config
+            if t.id in self._known:  # has a row already: the runner would skip it
+                config.results[t.id] = self._known[t.id]
+            else:
+                self._queue.append(t)
+        if len(config.results) == len(config.trial_ids):
+            self._finish(config)
+
+    def _finish(self, config: _Config) -> None:
+        if not config.finished:
+            outcomes = list(config.results.values())
+            config.finished = True
+            if not any(v is None for v in outcomes):
+                config.value = math.fsum(outcomes) / len(outcomes)
+        for study_trial in config.waiting:
+            if config.value is None:
+                self.study.tell(study_trial, state=TrialState.FAIL)
+            else:
+                self.study.tell(study_trial, config.value)
+        config.waiting.clear()
+
+    def _objective(self, result: Mapping[str, Any] | None) -> float | None:
+        if result is None:
+            return None
+        return _finite(result.get(self.metric))
+
+    def _row_objective(self, row: Mapping[str, str]) -> float | None:
+        return _finite(row.get(self.metric)) if row.get("status") == "ok" else None
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -1,0 +1,277 @@
+"""Quick mode, auto mode, `hpt architectures` and `hpt calibrate`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hpt_cli.architectures import get
+from hpt_cli.calibrate import rank_correlation, sample_spec
+from hpt_cli.cli import cli
+from hpt_cli.dates import DateRange, Length
+from hpt_cli.errors import HptError
+from hpt_cli.runner.run_id import run_id
+from hpt_cli.search import expand, space
+from hpt_cli.spec import parse_spec
+from hpt_cli.spec.auto import (
+    AUTO_DATE_RANGES,
+    AUTO_TRIALS,
+    apply_auto,
+    auto_spec,
+    find_stage1_run,
+)
+from hpt_cli.spec.domains import Fixed
+from hpt_cli.spec.model import QuickSpec
+from hpt_cli.spec.modes import apply_quick, for_running
+from hpt_cli.storage.results import Columns
+from tests.helpers import HPT, subprocess_env, write_spec
+
+
+def spec_of(**body):
+    body.setdefault("architecture", "mlp")
+    return parse_spec(json.dumps(body), today=date(2026, 11, 22))
+
+
+def dr(start: str, end: str) -> DateRange:
+    return DateRange(date.fromisoformat(start), date.fromisoformat(end))
+
+
+# -- quick mode ------------------------------------------------------------------------------------
+def test_quick_keeps_the_last_range_cut_to_its_last_month_with_20_epochs():
+    full = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"], ["2015-07-01", "2016-01-01"],
+                                     ["2016-01-01", "2016-07-01"]], "parameters": {"lr": [0.001, 0.01]}})
+    quick = apply_quick(full)
+    assert quick.quick == QuickSpec(1, Length(1, "M"), 20)
+    assert quick.date_ranges == (dr("2016-06-01", "2016-07-01"),)
+    assert quick.trial.epochs == 20 and quick.mode == "quick"
+    assert quick.parameters == full.parameters and full.mode == "full"  # pure: full untouched
+    assert run_id(quick) != run_id(full)
+    assert apply_quick(quick) == quick  # idempotent
+
+
+def test_quick_block_sets_ranges_length_and_epochs_latest_by_end():
+    full = spec_of(**{"date-range": [["2016-01-01", "2016-07-01"], ["2015-01-01", "2015-07-01"],
+                                     ["2015-07-01", "2016-01-01"]],
+                      "trial": {"epochs": 200},
+                      "quick": {"date_ranges": 2, "train_length": "2W", "epochs": 5}})
+    quick = apply_quick(full)
+    # the two latest ranges, in the spec's order, each cut to its last two weeks
+    assert quick.date_ranges == (dr("2016-06-17", "2016-07-01"), dr("2015-12-18", "2016-01-01"))
+    assert quick.trial.epochs == 5  # the quick block's epochs replace trial.epochs
+
+
+def test_quick_never_starts_before_the_range_and_clamps_month_ends():
+    full = spec_of(**{"date-range": [["2016-03-01", "2016-03-31"], ["2016-06-15", "2016-07-01"]],
+                      "quick": {"date_ranges": 2}})
+    assert apply_quick(full).date_ranges == (dr("2016-03-01", "2016-03-31"), dr("2016-06-15", "2016-07-01"))
+    leap = spec_of(**{"date-range": [["2015-06-01", "2016-03-31"]]})
+    assert apply_quick(leap).date_ranges == (dr("2016-02-29", "2016-03-31"),)
+
+
+def test_quick_merges_ranges_that_cut_to_the_same_range():
+    full = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"], ["2015-03-01", "2015-07-01"]],
+                      "quick": {"date_ranges": 2}})
+    assert apply_quick(full).date_ranges == (dr("2015-06-01", "2015-07-01"),)
+
+
+def test_mode_quick_in_the_spec_is_applied_for_running_and_expand():
+    spec = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]], "mode": "quick"})
+    assert spec.date_ranges == (dr("2015-01-01", "2015-07-01"),)  # parsing alone changes nothing
+    assert for_running(spec).date_ranges == (dr("2015-06-01", "2015-07-01"),)
+    plain = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]]})
+    assert for_running(plain) is plain and for_running(plain, quick=True).mode == "quick"
+    # the resolved quick spec parses back to itself (spec.json of a quick run)
+    quick = for_running(spec)
+    again = parse_spec(json.dumps(quick.to_json()), today=quick.today)
+    assert for_running(again).date_ranges == quick.date_ranges and for_running(again).trial == quick.trial
+
+
+def test_expand_quick_shows_the_quick_trials(tmp_path):
+    path = write_spec(tmp_path, architecture="ridge", parameters={"alpha": [1, 10]},
+                      **{"date-range": [["2015-01-01", "2015-07-01"], ["2015-07-01", "2016-01-01"]]})
+    result = CliRunner().invoke(cli, ["expand", str(path), "--quick", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["mode"] == "quick" and doc["epochs"] == 20 and doc["total"] == 2
+    assert doc["date_ranges"] == [["2015-12-01", "2016-01-01"]]
+    table = CliRunner().invoke(cli, ["expand", str(path), "--quick", "--limit", "0"]).output
+    assert "in quick mode" in table and "20 epochs" in table
+
+
+# -- auto mode -------------------------------------------------------------------------------------
+def test_auto_stage1_mlp_tunes_the_learning_rate_parameters_only():
+    spec = apply_auto("mlp")
+    arch = get("mlp")
+    assert spec.name == "mlp-auto-stage1" and spec.architectures == ("mlp",)
+    assert spec.date_ranges == AUTO_DATE_RANGES
+    assert spec.to_json()["parameters"] == {n: arch.default_space[n] for n in ("lr", "decay", "patience")}
+    assert (spec.search.strategy, spec.search.trials, spec.search.seed) == ("random", AUTO_TRIALS, 0)
+    assert spec.data.path is None  # the bundled data
+    assert len(expand(spec)) == AUTO_TRIALS * 3
+
+
+def test_auto_stage1_ridge_tunes_its_whole_space_and_has_no_stage2(tmp_path):
+    spec = apply_auto("ridge")
+    assert spec.name == "ridge-auto-stage1"
+    assert spec.to_json()["parameters"] == get("ridge").default_space
+    with pytest.raises(HptError, match="ridge has no stage 2: stage 1 tunes its whole default space"):
+        apply_auto("ridge", 2, {})
+    with pytest.raises(HptError, match="ridge has no stage 2"):
+        auto_spec("ridge", 2, str(tmp_path))
+
+
+def test_auto_from_a_spec_keeps_its_ranges_and_rejects_parameters():
+    base = spec_of(**{"date-range": [["2016-01-01", "2016-07-01"]], "search": {"seed": 3, "trials": 5},
+                      "mode": "quick"})
+    spec = apply_auto(base)
+    assert spec.date_ranges == base.date_ranges and spec.mode == "quick"
+    assert (spec.search.seed, spec.search.trials, spec.search.strategy) == (3, 5, "random")
+    with pytest.raises(HptError, match="auto mode chooses the parameters"):
+        apply_auto(spec_of(parameters={"lr": 0.1}))
+    with pytest.raises(HptError, match="one registered architecture"):
+        apply_auto(spec_of(architecture=["ridge", "mlp"]))
+
+
+def _fake_run(folder: Path, spec, rows: list[tuple[dict, str, float | None]]) -> None:
+    """A run folder as `hpt run` leaves it: spec.json and results.csv with these (params, start, value)."""
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(spec.to_json()))
+    columns = Columns(spec.parameter_names, ["val_mse"])
+    lines = [",".join(columns.header) + "\n"]
+    ends = {r.start.isoformat(): r.end.isoformat() for r in spec.date_ranges}
+    for i, (params, start, value) in enumerate(rows):
+        fields = {"trial_id": f"t{i}", "status": "ok" if value is not None else "failed",
+                  "architecture": "mlp", "start": start, "end": ends[start], "repeat": 0, "seed": 1}
+        lines.append(columns.line(fields, params, {} if value is None else {"val_mse": value}))
+    (folder / "results.csv").write_text("".join(lines))
+
+
+def test_auto_stage2_fixes_the_learning_rate_at_stage1s_best_mean(tmp_path):
+    spec1 = apply_auto("mlp")
+    good = {"lr": 0.003, "decay": 0.95, "patience": 7}  # best mean over the three ranges
+    lucky = {"lr": 0.05, "decay": 0.9, "patience": 3}  # best single value, worse mean
+    partial = {"lr": 0.0001, "decay": 1.0, "patience": 4}  # best mean, but a range failed
+    starts = [r.start.isoformat() for r in spec1.date_ranges]
+    rows = ([(good, s, v) for s, v in zip(starts, [10.0, 11.0, 12.0])]
+            + [(lucky, s, v) for s, v in zip(starts, [5.0, 20.0, 20.0])]
+            + [(partial, s, v) for s, v in zip(starts, [1.0, 1.0, None])])
+    _fake_run(tmp_path / run_id(spec1), spec1, rows)
+    said = []
+    spec2 = auto_spec("mlp", 2, str(tmp_path), say=said.append)
+    assert spec2.name == "mlp-auto-stage2"
+    domains = dict(spec2.parameters)
+    assert {n: domains[n] for n in good} == {n: Fixed(v) for n, v in good.items()}
+    rest = [n for n in get("mlp").default_space if n not in good]
+    assert [n for n, _ in spec2.parameters if n not in good] == rest
+    assert "lr=0.003" in said[0]
+
+
+def test_auto_stage2_without_stage1_says_what_to_run(tmp_path):
+    with pytest.raises(HptError, match=r"^run stage 1 first: hpt run --auto mlp --quick \("):
+        auto_spec("mlp", 2, str(tmp_path), quick=True)
+
+
+def test_auto_stage2_finds_a_stage1_run_with_another_budget(tmp_path):
+    spec1 = for_running(apply_auto("mlp", trials=3), quick=True)
+    start = spec1.date_ranges[0].start.isoformat()
+    _fake_run(tmp_path / run_id(spec1), spec1, [({"lr": 0.02, "decay": 0.99, "patience": 5}, start, 3.0)])
+    default_budget = for_running(apply_auto("mlp"), quick=True)
+    assert find_stage1_run(default_budget, str(tmp_path)) == str(tmp_path / run_id(spec1))
+    assert find_stage1_run(apply_auto("mlp"), str(tmp_path)) is None  # full mode: another run
+    spec2 = auto_spec("mlp", 2, str(tmp_path), quick=True)
+    assert dict(spec2.parameters)["lr"] == Fixed(0.02) and spec2.mode == "quick"
+
+
+def test_hpt_run_auto_mlp_quick_then_stage2(tmp_path):
+    out = tmp_path / "runs"
+    env = subprocess_env()
+    first = subprocess.run([HPT, "run", "--auto", "mlp", "--quick", "--trials", "4", "-o", str(out), "-j", "2"],
+                           capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path, check=False)
+    assert first.returncode == 0, first.stderr
+    assert f"next: hpt run --auto mlp --quick --output {out} --stage 2" in first.stderr
+    second = subprocess.run([HPT, "run", "--auto", "mlp", "--quick", "--stage", "2", "--trials", "3",
+                             "-o", str(out), "-j", "2"], capture_output=True, text=True, env=env, timeout=120,
+                            cwd=tmp_path, check=False)
+    assert second.returncode == 0, second.stderr
+    (stage1,) = out.glob("mlp-auto-stage1-*")
+    (stage2,) = out.glob("mlp-auto-stage2-*")
+    from hpt_cli.spec.auto import best_configuration
+
+    best, _ = best_configuration(str(stage1))
+    params = json.loads((stage2 / "spec.json").read_text())["parameters"]
+    assert {n: params[n] for n in ("lr", "decay", "patience")} == best
+    assert set(params) == set(get("mlp").default_space)
+    assert json.loads((stage2 / "spec.json").read_text())["date-range"] == [["2016-06-01", "2016-07-01"]]
+
+
+def test_hpt_run_usage_errors():
+    runner = CliRunner()
+    assert "give a SPEC, or --auto ARCH" in runner.invoke(cli, ["run"]).output
+    assert runner.invoke(cli, ["run", "--stage", "2", "x.json"]).exit_code == 2
+    both = runner.invoke(cli, ["run", "x.json", "--auto", "mlp"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+# -- hpt architectures -----------------------------------------------------------------------------
+def test_architectures_lists_names_and_spaces_with_lr_marked():
+    plain = CliRunner().invoke(cli, ["architectures"])
+    assert plain.exit_code == 0
+    assert re.search(r"^mlp\s+val_mse, val_mae", plain.output, re.MULTILINE)
+    assert re.search(r"^ridge\s+val_mse", plain.output, re.MULTILINE)
+    spaced = CliRunner().invoke(cli, ["architectures", "--space"]).output
+    mlp = spaced.split("\n\n")[0]
+    assert '  * lr          {"distribution": "loguniform", "low": 0.0001, "high": 0.1}' in mlp
+    assert '    hidden      [[32], [64], [64, 32]]' in mlp
+    assert "no learning-rate parameters" in spaced.split("\n\n")[1]
+    doc = json.loads(CliRunner().invoke(cli, ["architectures", "--format", "json"]).output)
+    assert doc["mlp"]["lr_params"] == ["lr", "decay", "patience"]
+    assert doc["ridge"]["default_space"] == get("ridge").default_space
+
+
+# -- hpt calibrate ---------------------------------------------------------------------------------
+def test_rank_correlation_and_its_intervals():
+    rho, low, high = rank_correlation([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60])
+    assert (rho, low, high) == (1.0, 1.0, 1.0)
+    quick, full = [1, 2, 3, 4, 5, 6, 7, 8], [2, 1, 4, 3, 6, 5, 8, 7]
+    rho, low, high = rank_correlation(quick, full, seed=0)
+    assert rho == pytest.approx(0.9047619) and low < rho <= high <= 1.0
+    assert rank_correlation(quick, full, seed=0) == (rho, low, high)  # seeded
+    rho_f, low_f, high_f = rank_correlation(quick, full, "fisher")
+    assert rho_f == rho and 0.5 < low_f < rho < high_f < 1.0
+    with pytest.raises(HptError, match="at least 3"):
+        rank_correlation([1, 2], [1, 2])
+
+
+def test_sample_spec_draws_distinct_configurations_across_architectures():
+    spec = spec_of(architecture=["ridge", "mlp"], parameters={
+        "ridge": {"alpha": [0.1, 1.0, 10.0], "lags": [7, 14]},
+        "mlp": {"lr": [0.001, 0.01], "hidden": [[32], [64]], "epochs": 200}})
+    sample = sample_spec(spec, 6, seed=0)
+    assert sample.search.strategy == "random" and sample.mode == "full"
+    configs = [space(sample)[c] for c in range(sample.search.trials)]
+    distinct = {json.dumps(c, sort_keys=True) for c in configs}
+    assert len(distinct) == 6 and {a for a, _ in configs} == {"ridge", "mlp"}
+    assert all(p["epochs"] == 200 for a, p in configs if a == "mlp")
+    with pytest.raises(HptError, match="2 distinct configurations"):
+        sample_spec(spec_of(architecture="ridge", parameters={"alpha": [1.0, 2.0]}), 8)
+
+
+def test_hpt_calibrate_prints_rho_and_its_interval(tmp_path):
+    path = write_spec(tmp_path, name="cal", architecture="ridge",
+                      parameters={"alpha": [0.01, 1.0, 100.0, 10000.0], "lags": [7, 14]},
+                      **{"date-range": [["2015-01-01", "2015-04-01"], ["2015-04-01", "2015-07-01"]]})
+    result = subprocess.run([HPT, "calibrate", str(path), "--sample", "5", "-o", str(tmp_path / "runs"),
+                             "-j", "2", "-q"], capture_output=True, text=True, env=subprocess_env(),
+                            timeout=120, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "quick  1 date range (2015-06-01..2015-07-01), 20 epochs" in out
+    assert re.search(r"^configuration\s+quick\s+full\s+quick rank\s+full rank$", out, re.MULTILINE)
+    assert len(re.findall(r"^ridge alpha=", out, re.MULTILINE)) == 5
+    assert re.search(r"^Spearman rho = -?\d\.\d\d \(95% CI -?\d\.\d\d\.\.-?\d\.\d\d, bootstrap, n=5\)$", out, re.MULTILINE)
