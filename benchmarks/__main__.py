@@ -22,19 +22,23 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from common import Figure, machine  # noqa: E402
 
-CASES = ("dispatch", "efficiency", "streaming", "expansion", "resume")
+CASES = ("dispatch", "efficiency", "streaming", "expansion", "resume", "peers")
 
 
 def collect(only: set[str], repeat: int, trials: int, workers: int) -> list[Figure]:
     figures: list[Figure] = []
+    sweep = efficiency_figure = burn = None
     if "dispatch" in only:
         import dispatch
 
         figures += dispatch.run(trials, workers, repeat)
+        sweep = figures[1]
     if "efficiency" in only:
         import efficiency
 
         figures += efficiency.run(16, workers, repeat)
+        efficiency_figure = figures[-2]
+        burn = (efficiency_figure.extra["iterations"], efficiency_figure.extra["single_s"])
     if "streaming" in only:
         import streaming
 
@@ -48,6 +52,10 @@ def collect(only: set[str], repeat: int, trials: int, workers: int) -> list[Figu
         import scale
 
         figures += scale.resume(repeat)
+    if "peers" in only:
+        import peers
+
+        figures += peers.run(trials, workers, repeat, sweep, burn, efficiency_figure)
     return figures
 
 

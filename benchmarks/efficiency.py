@@ -54,4 +54,5 @@ def run(trials: int, workers: int, repeat: int) -> list[Figure]:
     f_hpt = Figure(f"efficiency: hpt, {trials} x {single:.2f} s trials on {workers} workers", hpt, "ratio", f_pool,
                    target=">= 0.95 of the pool's")
     f_hpt.met = (f_hpt.ratio or 0) >= 0.95
+    f_hpt.extra = {"iterations": iterations, "single_s": single}
     return [f_hpt, f_pool]
