@@ -89,9 +89,9 @@ def run(trials: int, workers: int, repeat: int, hpt_noop: Figure | None, burn: t
     if burn is not None:
         iterations, single = burn
         eff = lambda wall: 16 * single / (workers * wall)  # noqa: E731
-        out.append(Figure(f"peer: Optuna threads, efficiency of 16 CPU-bound trials",
+        out.append(Figure("peer: Optuna threads, efficiency of 16 CPU-bound trials",
                           [eff(threads(16, workers, iterations)) for _ in range(max(1, repeat // 2))], "ratio"))
-        out.append(Figure(f"peer: Optuna journal processes, efficiency of 16 CPU-bound trials",
+        out.append(Figure("peer: Optuna journal processes, efficiency of 16 CPU-bound trials",
                           [eff(journal(16, workers, iterations)) for _ in range(max(1, repeat // 2))], "ratio"))
         if hpt_efficiency is not None:
             out.append(Figure("hpt efficiency vs Optuna journal processes", hpt_efficiency.samples, "ratio", out[-1]))

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 CURVE_FILE = "curve.csv"
 
 
+class TrialStopped(Exception):
+    """Raised by `ctx.report` when the spec's scheduler stops the trial early (at `epoch`).
+    Let it propagate: run_trial turns it into a row with status "stopped"."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"stopped early by the scheduler at epoch {epoch}")
+        self.epoch = epoch
+
+
 class TrialData:
     """The rows of the trial's date range (`train`) and of the window after it (`validation`).
 
@@ -63,6 +72,8 @@ class TrialContext:
     epochs: int | None = None  # the spec's trial.epochs; overrides an architecture's default
     artifact_dir: Path = field(default_factory=Path.cwd)
     data: TrialData | None = None
+    scheduler: Any = None  # hpt_cli.search.schedulers.Scheduler: may stop the trial in report()
+    last_metrics: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _header: list[str] = field(default_factory=list, init=False, repr=False)
     _rows: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -77,7 +88,10 @@ class TrialContext:
         """Append one row to artifact_dir/curve.csv and flush it. A key first seen in a later
         row widens the header: the (small) file is rewritten whole, so nothing is dropped.
         The first report of a context starts the file afresh (a retried trial does not append
-        to the curve of the failed attempt)."""
+        to the curve of the failed attempt).
+
+        With a scheduler in the spec, raises TrialStopped(epoch) once the row is written when
+        the trial should stop (see hpt_cli.search.schedulers)."""
         row: dict[str, Any] = {"epoch": "" if epoch is None else int(epoch)}
         row.update({str(k): _cell(v) for k, v in metrics.items()})
         new = [k for k in row if k not in self._header]
@@ -92,6 +106,9 @@ class TrialContext:
         else:
             with open(self.curve_path, "a", newline="", encoding="utf-8") as f:
                 csv.DictWriter(f, fieldnames=self._header, restval="").writerow(row)
+        self.last_metrics = dict(metrics)
+        if self.scheduler is not None:
+            self.scheduler.observe(epoch, metrics)
 
 
 def _cell(value: Any) -> Any:

@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.architectures import COMMAND, get
-from hpt_cli.context import TrialContext, TrialData
+from hpt_cli.context import TrialContext, TrialData, TrialStopped
 from hpt_cli.dates import DateRange
 from hpt_cli.devices import worker as hygiene
 from hpt_cli.spec.model import DataSpec
 
-__all__ = ["TrialPayload", "check_metrics", "run_trial"]
+__all__ = ["STOPPED_KEY", "TrialPayload", "check_metrics", "run_trial"]
+
+# Reserved metric a stopped trial returns (the epoch it reached); the runner takes it out of the
+# row and writes status "stopped" instead.
+STOPPED_KEY = "hpt_stopped_at_epoch"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class TrialPayload:
     device: str = "cpu"
     command: tuple[str, ...] | None = None
     timeout: float | None = None  # seconds; enforced here for command trials
+    # early stopping across trials (hpt_cli.search.schedulers.SchedulerSettings as a dict): type,
+    # metric, mode, grace, reduction, folder (the run's rung files), group, config
+    scheduler: dict[str, Any] | None = field(default=None, hash=False)
 
 
 def run_trial(payload: TrialPayload) -> dict[str, float]:
@@ -69,11 +76,19 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
         trial_id=payload.trial_id, params=dict(payload.params), date_range=date_range, seed=payload.seed,
         device=device, epochs=payload.epochs, artifact_dir=artifact_dir, data=data,
     )
+    if payload.scheduler is not None:
+        from hpt_cli.search.schedulers import Scheduler, SchedulerSettings
+
+        ctx.scheduler = Scheduler(SchedulerSettings.from_dict(payload.scheduler), payload.trial_id,
+                                  payload.epochs)
     hygiene.configure_torch()  # if the architecture's module imported torch
     hygiene.release_gpu_memory()  # what a failed trial before this one still held
     oom = None
     try:
         raw = architecture.train(dict(payload.params), ctx)
+    except TrialStopped as stop:  # the last report's numbers, the epoch reached, and the marker
+        numbers = {k: v for k, v in ctx.last_metrics.items() if _is_number(v)}
+        raw = {**numbers, "epochs_run": stop.epoch, STOPPED_KEY: stop.epoch}
     except Exception as exc:
         oom = hygiene.oom_message(exc, device)
         if oom is None:
@@ -86,6 +101,12 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
     if oom is not None:  # raised out here, so the OOM's frames (and their tensors) are gone
         raise RuntimeError(oom)
     return check_metrics(raw)
+
+
+def _is_number(value: Any) -> bool:
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    return isinstance(value, numbers.Real)
 
 
 def check_metrics(raw: Any) -> dict[str, float]:

@@ -83,9 +83,11 @@ class Tally:
     def line(self) -> str:
         of = f"/{self.total}" if self.total else ""
         ok = self.by_status.get("ok", 0)
-        failed = self.rows - ok
+        stopped = self.by_status.get("stopped", 0)
+        failed = self.rows - ok - stopped
         best = f", best {self.metric} {self.best[0]:.6g} (trial {self.best[1]})" if self.best else ""
-        return f"[{self.rows}{of}] {ok} ok, {failed} failed{best}"
+        early = f", {stopped} stopped early" if stopped else ""
+        return f"[{self.rows}{of}] {ok} ok{early}, {failed} failed{best}"
 
 
 class Watcher:

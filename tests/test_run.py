@@ -100,7 +100,7 @@ def test_faults_are_rows_and_the_run_goes_on(tmp_path, pids):
     log = (folder / rows.loc["raise", "artifact_dir"] / "log.txt").read_text()
     assert "Traceback (most recent call last)" in log and "ValueError: bad value" in log
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["counts"] == {"ok": 1, "failed": 3, "timeout": 1, "skipped": 0, "cancelled": 0}
+    assert summary["counts"] == {"ok": 1, "stopped": 0, "failed": 3, "timeout": 1, "skipped": 0, "cancelled": 0}
     assert summary["exit_code"] == 1
     assert_all_gone(pids)
 

@@ -159,7 +159,7 @@ def test_every_problem_is_reported_at_once():
          "s.json:1: search.stratgy: unknown key 'stratgy'; did you mean 'strategy'?"),
         ('{"architecture": "mlp", "zzz": 1}',
          "s.json:1: zzz: unknown key 'zzz'; known keys: name, architecture, command, date-range, date_ranges, "
-         "parameters, search, objective, metrics, data, resources, executor, trial, mode, quick, output"),
+         "parameters, search, objective, metrics, data, resources, executor, trial, mode, quick, output, scheduler"),
         ('{"architecture": "mlp", "parameters": {"lr": {"distribution": "uniform", "low": 0, "hi": 1}}}',
          "s.json:1: parameters.lr.hi: unknown key 'hi'; did you mean 'high'?\n"
          "s.json:1: parameters.lr.high: missing; uniform needs a number here"),

@@ -8,6 +8,7 @@ import time
 from typing import Any, TextIO
 
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
+from hpt_cli.storage.results import PASSED
 
 
 def _clock(seconds: float) -> str:
@@ -52,10 +53,10 @@ class Progress(RunObserver):
     def trial_finished(self, o: TrialOutcome) -> None:
         self.done += 1
         self.running = max(0, self.running - 1)
-        if o.status != "ok":
+        if o.status not in PASSED:
             self.failed += 1
         value = o.metrics.get(self.info.objective)
-        if value is not None and value == value:
+        if value is not None and value == value and o.status == "ok":  # stopped: fewer epochs
             sign = 1 if self.info.mode == "min" else -1
             if self.best is None or sign * value < sign * self.best[0]:
                 self.best = (value, o.trial.id)
@@ -65,6 +66,8 @@ class Progress(RunObserver):
             self._draw(force=True)
             return
         what = f"{self.info.objective}={value:.6g}" if value is not None else (o.error or "")
+        if o.status == "stopped" and "epochs_run" in o.metrics:
+            what += f" at epoch {o.metrics['epochs_run']:g}"
         self._line(f"[{self.done}/{self.todo}] {o.status:<7} {o.trial.id} {o.trial.architecture} "
                    f"{o.trial.date_range} {what} ({o.duration_s:.1f} s)")
 
@@ -93,7 +96,9 @@ class Progress(RunObserver):
         best_text = (f"; best {best['metric']} {best['value']:.6g} (trial {best['trial_id']})"
                      if best else "")
         status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time"}.get(summary["status"], "done")
-        self._line(f"{status}: {c['ok']} ok, {c['failed']} failed, {c['timeout']} timed out"
+        self._line(f"{status}: {c['ok']} ok"
+                   + (f", {c['stopped']} stopped early" if c.get("stopped") else "")
+                   + f", {c['failed']} failed, {c['timeout']} timed out"
                    + (f", {c['skipped']} skipped (already done)" if c["skipped"] else "")
                    + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")
                    + f" in {_clock(summary['wall_time_s'])}{best_text}")

@@ -83,7 +83,7 @@ def analyse(results: Results, top: int = 10) -> Report:
     comparisons = compare_best(results, cells, ranked, len(shown) - 1)
     best = ranked[0]
     sign = 1 if results.mode == "min" else -1
-    row = min((r for r in results.ok if r.config == best.config), key=lambda r: (sign * r.value, r.trial_id))
+    row = min((r for r in results.ranked if r.config == best.config), key=lambda r: (sign * r.value, r.trial_id))
     runs = [RunInfo(r.uri, r.label, len(r.rows), (r.summary or {}).get("status", "in progress"),
                     r.skipped_lines) for r in results.runs]
     notes = []
@@ -99,6 +99,11 @@ def analyse(results: Results, top: int = 10) -> Report:
         notes.append(f"configurations have {min(counts)} to {max(counts)} results each (the column n); "
                      f"those with fewer than {max(counts)} rank after the others, as their means are over "
                      "other date ranges")
+    stopped = {r.config for r in results.rows if r.status == "stopped"}
+    early = sum(1 for c in ranked if c.config in stopped)
+    if early:
+        notes.append(f"{early} configurations were stopped early by the scheduler on some date range; "
+                     "they rank after the configurations that ran every epoch")
     repeats = max((r.repeat for r in results.ok), default=0) + 1
     return Report(results.metric, results.mode, runs, len(results.rows), len(ranked), results.ranges,
                   repeats, shown, comparisons, parameter_effects(results), trajectories(results),

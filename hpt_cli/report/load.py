@@ -73,6 +73,12 @@ class Results:
         """Rows with an objective value."""
         return [r for r in self.rows if r.status == "ok" and math.isfinite(r.value)]
 
+    @property
+    def ranked(self) -> list[Row]:
+        """Rows the ranking uses: ok ones and those stopped early by the scheduler (whose
+        configurations rank after the complete ones; see rank_configs)."""
+        return [r for r in self.rows if r.status in ("ok", "stopped") and math.isfinite(r.value)]
+
 
 def load_results(uris: list[str]) -> Results:
     """Read every run at `uris` and merge them; raises HptError when a run has no ok rows."""

@@ -56,7 +56,7 @@ class Comparison:
 
 def cells_by_config(results: Results) -> dict[str, Cells]:
     sums: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in results.ok:
+    for r in results.ranked:
         sums[r.config][(r.date_range, r.repeat)].append(r.value)
     return {c: {k: math.fsum(v) / len(v) for k, v in cells.items()} for c, cells in sums.items()}
 
@@ -66,7 +66,8 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
 
     Configurations with fewer results than the most complete one (a run in progress, a
     configuration that failed on some range) rank after the complete ones: their mean is over
-    other date ranges, which may be easier or harder."""
+    other date ranges, which may be easier or harder. So do configurations the scheduler stopped
+    early on some range: their value there is of fewer epochs, not comparable with a full one."""
     sign = 1 if results.mode == "min" else -1
     first = {}
     for r in results.rows:
@@ -82,8 +83,9 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
                                  s.n, s.mean, s.std, s.ci_low, s.ci_high,
                                  {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}))
     most = max(c.n for c in stats)
+    stopped = {r.config for r in results.rows if r.status == "stopped"}
     for c in stats:
-        c.complete = c.n == most
+        c.complete = c.n == most and c.config not in stopped
     stats.sort(key=lambda c: (not c.complete, sign * c.mean, c.label))
     for i, c in enumerate(stats, 1):
         c.rank = i

@@ -76,7 +76,7 @@ def failures(results: Results, top: int = 5) -> Failures:
     lines = Counter()
     example: dict[str, str] = {}
     for r in results.rows:
-        if r.status != "ok":
+        if r.status not in ("ok", "stopped"):  # stopped early by the scheduler: no failure
             line = (r.error.strip().splitlines() or [f"({r.status}, no error text)"])[0][:200]
             lines[line] += 1
             example.setdefault(line, r.trial_id)

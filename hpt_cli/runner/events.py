@@ -17,7 +17,7 @@ class TrialOutcome:
     """A finished trial as written to results.csv, plus the fields observers want typed."""
 
     trial: Trial
-    status: str  # ok | failed | timeout
+    status: str  # ok | stopped (early, by the scheduler) | failed | timeout
     metrics: dict[str, float]
     error: str | None
     duration_s: float

@@ -23,12 +23,13 @@ from hpt_cli.errors import ExitCode
 from hpt_cli.executors import Executor, Job, JobResult
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.search.base import Searcher
-from hpt_cli.search.trial import Trial
+from hpt_cli.search.schedulers import SCHEDULER_DIR
+from hpt_cli.search.trial import Trial, canonical_json
 from hpt_cli.spec.model import Spec
 from hpt_cli.storage.base import RunStore
 from hpt_cli.storage.gcs import StorageError
 from hpt_cli.storage.results import Columns, csv_line
-from hpt_cli.trialrun import TrialPayload
+from hpt_cli.trialrun import STOPPED_KEY, TrialPayload
 
 TRIAL_FUNC = "hpt_cli.trialrun:run_trial"
 POLL_S = 0.25
@@ -92,11 +93,12 @@ class Runner:
         self.devices = devices or {}  # slot name -> "gpu0" / "gpu0,1" / "cpu", for the rows
         self.notes = list(notes)
         self.columns = Columns(spec.parameter_names, metrics)
-        self.counts = {"ok": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
+        self.counts = {"ok": 0, "stopped": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
         self._running: dict[str, tuple[Trial, int]] = {}  # job key -> (trial, attempt)
         self._retry: deque[tuple[Trial, int]] = deque()
         self._first_start: dict[str, float] = {}
+        self._rungs: str | None = None  # the scheduler's folder, when the spec has a scheduler
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -110,6 +112,7 @@ class Runner:
         self.searcher.replay(rows)  # an adaptive search learns from the finished rows
         self.store.append_results(self.columns.header, [])
         self._write_spec()
+        self._rungs = self._scheduler_folder()
         total = self.searcher.total() or 0
         info = RunInfo(self.run_id, self.store.uri, total, len(done), self.workers,
                        self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json(),
@@ -176,6 +179,7 @@ class Runner:
             artifact_dir=str(folder),
             command=self.spec.command,
             timeout=self.spec.trial.timeout,
+            scheduler=self._scheduler_for(trial),
         )
         key = f"{trial.id}#{attempt}"
         timeout = self.spec.trial.timeout
@@ -195,7 +199,11 @@ class Runner:
         if status != "ok" and attempt <= self.spec.trial.retries and not (self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
             return
-        metrics = result.value if status == "ok" else {}
+        metrics = dict(result.value or {}) if status == "ok" else {}
+        stopped_at = metrics.pop(STOPPED_KEY, None)
+        if stopped_at is not None:  # the scheduler stopped it early (hpt_cli.search.schedulers)
+            status = "stopped"
+            metrics.setdefault("epochs_run", stopped_at)
         started = self._first_start.pop(trial.id, result.started_at)
         ended = result.ended_at or self.clock()
         fields = {
@@ -213,7 +221,7 @@ class Runner:
             "worker": result.worker,
             "device": self.devices.get(result.worker, "cpu"),
             "artifact_dir": self.store.artifact_uri(trial.id),
-            "error": _one_line(result.error) if status != "ok" else "",
+            "error": _one_line(result.error) if status not in ("ok", "stopped") else "",
         }
         cells = self.columns.row(fields, trial.params, metrics or {})
         self.store.append_results(self.columns.header, [csv_line(cells)])
@@ -224,6 +232,7 @@ class Runner:
             self._consider_best(row)
         outcome = TrialOutcome(trial, status, dict(metrics or {}), fields["error"] or None,
                                fields["duration_s"], attempt, result.worker, fields["artifact_dir"], row)
+        # a stopped trial's numbers are of fewer epochs: an adaptive search is told it failed
         self.searcher.tell(trial, dict(metrics) if status == "ok" else None)
         self._emit("trial_finished", outcome)
 
@@ -243,6 +252,22 @@ class Runner:
                          "architecture": row.get("architecture"),
                          "date_range": [row.get("start"), row.get("end")],
                          "artifact_dir": row.get("artifact_dir")}
+
+    # -- the scheduler ---------------------------------------------------------------------------
+    def _scheduler_folder(self) -> str | None:
+        """<run folder>/.scheduler, created here (a worker never creates it: where it is absent,
+        on a worker without the shared filesystem, the scheduler stops nothing)."""
+        if self.spec.scheduler is None:
+            return None
+        return str(self.store.local_dir(SCHEDULER_DIR).resolve())
+
+    def _scheduler_for(self, trial: Trial) -> dict[str, Any] | None:
+        s = self.spec.scheduler
+        if s is None or self._rungs is None:
+            return None
+        return {"type": s.type, "metric": s.metric, "mode": s.mode, "grace": s.grace, "reduction": s.reduction,
+                "folder": self._rungs, "group": f"{trial.date_range}#{trial.repeat}",
+                "config": canonical_json([trial.architecture, trial.params])}
 
     # -- the run folder --------------------------------------------------------------------------
     def _write_spec(self) -> None:

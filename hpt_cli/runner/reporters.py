@@ -17,6 +17,7 @@ from xml.etree import ElementTree as ET
 
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.search.trial import Trial
+from hpt_cli.storage.results import PASSED
 
 
 def _now() -> str:
@@ -55,7 +56,7 @@ class EventLog(RunObserver):
                    params=trial.params, date_range=trial.date_range.to_json(), repeat=trial.repeat)
 
     def trial_finished(self, o: TrialOutcome) -> None:
-        event = "trial_finished" if o.status == "ok" else "trial_failed"
+        event = "trial_finished" if o.status in PASSED else "trial_failed"
         self._emit(event, trial_id=o.trial.id, status=o.status, metrics=o.metrics, error=o.error,
                    duration_s=o.duration_s, attempts=o.attempts, worker=o.worker, artifact_dir=o.artifact_dir)
 
@@ -67,7 +68,8 @@ class EventLog(RunObserver):
 
 class JUnitReport(RunObserver):
     """JUnit XML for Jenkins' test view: one testsuite per run, one testcase per finished trial
-    (a failed or timed-out trial is a <failure> with its error). Written at the end of the run."""
+    (a failed or timed-out trial is a <failure> with its error; one stopped early by the scheduler
+    passes, with a note in its output). Written at the end of the run."""
 
     def __init__(self, path: str):
         self.path = path
@@ -87,7 +89,7 @@ class JUnitReport(RunObserver):
 
     def render(self, summary: dict[str, Any]) -> str:
         name = summary.get("name") or (self.info.run_id if self.info else "hpt")
-        failures = sum(o.status != "ok" for o in self.cases)
+        failures = sum(o.status not in PASSED for o in self.cases)
         total_time = f"{summary.get('wall_time_s', 0):.3f}"
         stamp = datetime.fromtimestamp(self.started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         suites = ET.Element("testsuites", name=f"hpt {name}", tests=str(len(self.cases)),
@@ -103,12 +105,16 @@ class JUnitReport(RunObserver):
             params = ", ".join(f"{k}={json.dumps(v)}" for k, v in t.params.items())
             case = ET.SubElement(suite, "testcase", classname=f"hpt.{t.architecture}.{t.date_range}",
                                  name=f"{t.id} {params}".strip(), time=f"{o.duration_s:.3f}")
-            if o.status != "ok":
+            if o.status not in PASSED:
                 failure = ET.SubElement(case, "failure", message=o.error or o.status, type=o.status)
                 failure.text = f"{o.error or o.status}\nlog: {o.artifact_dir}/log.txt"
             else:
                 out = ET.SubElement(case, "system-out")
                 out.text = json.dumps(o.metrics, sort_keys=True)
+                if o.status == "stopped":
+                    epoch = o.metrics.get("epochs_run")
+                    out.text = (f"stopped early by the scheduler at epoch {epoch:g}\n" if epoch is not None
+                                else "stopped early by the scheduler\n") + out.text
         ET.indent(suites)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 

@@ -1,7 +1,7 @@
 """Run ids: the same resolved spec gets the same run id, so a rerun resumes its run folder.
 
 The id hashes what decides the trials and their results (architecture, command, resolved date
-ranges, parameters, search, data, epochs), not where the output goes or how long a trial may
+ranges, parameters, search, data, epochs, the scheduler), not where the output goes or how long a trial may
 take. A monthly cron run with rolling windows resolves to new date ranges each month, hence a
 new run id; restarted within the month, it resumes.
 """
@@ -24,6 +24,8 @@ def run_id(spec: Spec, fresh_at: datetime | None = None) -> str:
     key = {k: doc.get(k) for k in ("name", "architecture", "command", "date-range", "parameters",
                                    "search", "data")}
     key["epochs"] = spec.trial.epochs
+    if spec.scheduler is not None:  # it decides results; absent, ids stay as they were
+        key["scheduler"] = doc["scheduler"]
     digest = hashlib.sha256(canonical_json(key).encode("ascii")).hexdigest()[:8]
     name = _UNSAFE.sub("-", spec.name).strip("-.") or "run"
     rid = f"{name}-{digest}"

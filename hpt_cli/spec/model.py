@@ -77,6 +77,22 @@ class TrialSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSpec:
+    """Early stopping across trials (hpt_cli.search.schedulers); metric and mode resolved from the
+    objective when the spec leaves them out."""
+
+    type: str  # asha | median
+    metric: str = "val_mse"
+    mode: str = "min"
+    grace: int = 1  # asha: the first rung's epoch; median: the epochs before any stop
+    reduction: int = 3  # asha: eta, keep the top 1/reduction at each rung
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "metric": self.metric, "mode": self.mode, "grace": self.grace,
+                "reduction": self.reduction}
+
+
+@dataclass(frozen=True)
 class Rolling:
     count: int
     length: Length
@@ -103,6 +119,7 @@ class Spec:
     quick: QuickSpec = QuickSpec()
     output: str = "runs"
     today: date | None = None
+    scheduler: SchedulerSpec | None = None
     # model selection: each architecture's own parameters ({"mlp": {...}, "ridge": {...}})
     per_architecture: tuple[tuple[str, tuple[tuple[str, Domain], ...]], ...] | None = None
 
@@ -169,6 +186,8 @@ class Spec:
         if q != QuickSpec():
             out["quick"] = {"date_ranges": q.date_ranges, "train_length": str(q.train_length), "epochs": q.epochs}
         out["output"] = self.output
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler.to_json()
         return out
 
     def meta(self) -> dict[str, Any]:

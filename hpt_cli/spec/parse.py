@@ -45,6 +45,7 @@ from hpt_cli.spec.model import (
     QuickSpec,
     Resources,
     Rolling,
+    SchedulerSpec,
     Search,
     Spec,
     TrialSettings,
@@ -213,6 +214,7 @@ class Checker:
             self.placeholders(command, [name for _, name, _ in located])
         date_ranges, rolling = self.date_ranges(top, today)
         search = self.search(get("search"), located)
+        objective = self.objective(get("objective"))
         spec = Spec(
             name=self.text(get("name"), "name", default_name or (architectures or ("spec",))[0]),
             architectures=architectures,
@@ -222,7 +224,7 @@ class Checker:
             parameters=parameters,
             per_architecture=per_architecture,
             search=search,
-            objective=self.objective(get("objective")),
+            objective=objective,
             metrics=self.metrics(get("metrics")),
             data=self.data(get("data")),
             resources=self.resources(get("resources")),
@@ -232,6 +234,7 @@ class Checker:
             quick=self.quick(get("quick")),
             output=self.text(get("output"), "output", "runs"),
             today=today,
+            scheduler=self.scheduler(get("scheduler"), objective),
         )
         if self.problems:
             raise SpecError(self.problems, self.source)
@@ -543,6 +546,25 @@ class Checker:
             train_length=self.convert(q.get("train_length", _MISSING), "quick.train_length", parse_length,
                                       default.train_length),
             epochs=self.integer(q.get("epochs", _MISSING), "quick.epochs", 1, default.epochs),
+        )
+
+    def scheduler(self, value: Any, objective: Objective) -> SchedulerSpec | None:
+        if value is _MISSING:
+            return None
+        s = self.obj(value, "scheduler", _keys("properties", "scheduler"))
+        if s is None:
+            return None
+        kinds = tuple(schema()["properties"]["scheduler"]["properties"]["type"]["enum"])
+        if "type" not in s:
+            self.problem("scheduler.type", f"missing; one of {', '.join(repr(k) for k in kinds)}")
+            return None
+        default = SchedulerSpec("asha")
+        return SchedulerSpec(
+            type=self.choice(s["type"], "scheduler.type", kinds, "asha"),
+            metric=self.text(s.get("metric", _MISSING), "scheduler.metric", objective.metric),
+            mode=self.choice(s.get("mode", _MISSING), "scheduler.mode", ("min", "max"), objective.mode),
+            grace=self.integer(s.get("grace", _MISSING), "scheduler.grace", 1, default.grace),
+            reduction=self.integer(s.get("reduction", _MISSING), "scheduler.reduction", 2, default.reduction),
         )
 
     def trial(self, value: Any) -> TrialSettings:

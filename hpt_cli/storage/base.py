@@ -28,6 +28,11 @@ class RunStore(ABC):
     def trial_dir(self, trial_id: str) -> Path:
         """A local folder for the trial's artifacts and log (created)."""
 
+    def local_dir(self, name: str) -> Path:
+        """A folder of the run on this machine's filesystem (created), e.g. the scheduler's
+        rung files; the spool's for a gs:// run. It is not uploaded."""
+        raise NotImplementedError(f"{type(self).__name__} has no local folder")
+
     def notes(self) -> list[str]:
         """Lines worth showing the user when the run starts (where a spool is, warnings)."""
         return []

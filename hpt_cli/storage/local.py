@@ -71,6 +71,11 @@ class LocalRunStore(RunStore):
         tmp.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, path)
 
+    def local_dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def trial_dir(self, trial_id: str) -> Path:
         if not _SAFE.match(trial_id):
             raise ValueError(f"unsafe trial id {trial_id!r}")

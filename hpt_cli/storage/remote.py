@@ -70,6 +70,9 @@ class GcsRunStore(RunStore):
     def trial_dir(self, trial_id: str) -> Path:
         return self.local.trial_dir(trial_id)
 
+    def local_dir(self, name: str) -> Path:
+        return self.local.local_dir(name)
+
     def trial_finished(self, trial_id: str) -> None:
         self.uploader.notify(f"trials/{trial_id}")
 

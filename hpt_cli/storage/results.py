@@ -17,7 +17,8 @@ from typing import Any
 LEAD = ("trial_id", "status", "architecture", "start", "end", "repeat", "seed")
 TAIL = ("attempts", "started_at", "ended_at", "duration_s", "worker", "device", "artifact_dir",
         "error", "extra")
-STATUSES = ("ok", "failed", "timeout")
+STATUSES = ("ok", "stopped", "failed", "timeout")  # stopped: early, by the spec's scheduler
+PASSED = ("ok", "stopped")  # statuses that are not failures
 
 
 def param_column(name: str, taken: Iterable[str]) -> str:
