@@ -40,7 +40,7 @@ import numpy as np
 
 from hpt_cli.architectures import Architecture
 from hpt_cli.architectures.features import make_features
-from hpt_cli.architectures.mlp import _integer, _number
+from hpt_cli.architectures.params import integer, number, training
 from hpt_cli.context import TrialContext
 
 METRICS = ("val_mse", "val_mae", "train_loss", "epochs_run", "best_epoch", "train_time_s")
@@ -67,23 +67,18 @@ def settings(params: dict[str, Any], epochs: int | None = None, attention: bool 
     """Read and check the parameters; raise ValueError saying what must hold."""
     s = Settings()
     out: dict[str, Any] = {
-        "lr": _number(params, "lr", s.lr, lambda v: v > 0, "lr > 0"),
-        "decay": _number(params, "decay", s.decay, lambda v: 0 < v <= 1, "0 < decay <= 1"),
-        "epochs": epochs if epochs is not None else _integer(params, "epochs", s.epochs, 1),
-        "patience": _integer(params, "patience", s.patience, 0),
-        "batch_size": _integer(params, "batch_size", s.batch_size, 1),
-        "l2": _number(params, "l2", s.l2, lambda v: v >= 0, "l2 >= 0"),
-        "window": _integer(params, "window", s.window, 1),
-        "hidden_size": _integer(params, "hidden_size", s.hidden_size, 1),
-        "num_layers": _integer(params, "num_layers", s.num_layers, 1),
-        "dropout": _number(params, "dropout", s.dropout, lambda v: 0 <= v < 1, "0 <= dropout < 1"),
+        **training(params, s, epochs),
+        "window": integer(params, "window", s.window, 1),
+        "hidden_size": integer(params, "hidden_size", s.hidden_size, 1),
+        "num_layers": integer(params, "num_layers", s.num_layers, 1),
+        "dropout": number(params, "dropout", s.dropout, lambda v: 0 <= v < 1, "0 <= dropout < 1"),
     }
     if attention:
         out.update({
-            "num_of_attentions": _integer(params, "num_of_attentions", 1, 1),
-            "attention_hidden_layer_size": _integer(params, "attention_hidden_layer_size",
+            "num_of_attentions": integer(params, "num_of_attentions", 1, 1),
+            "attention_hidden_layer_size": integer(params, "attention_hidden_layer_size",
                                                     s.attention_hidden_layer_size, 1),
-            "attention_regularization": _number(params, "attention_regularization", s.attention_regularization,
+            "attention_regularization": number(params, "attention_regularization", s.attention_regularization,
                                                 lambda v: v >= 0, "attention_regularization >= 0"),
         })
     return Settings(**out)

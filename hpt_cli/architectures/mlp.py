@@ -18,6 +18,7 @@ import numpy as np
 
 from hpt_cli.architectures import Architecture
 from hpt_cli.architectures.features import make_features
+from hpt_cli.architectures.params import training
 from hpt_cli.context import TrialContext
 
 METRICS = ("val_mse", "val_mae", "train_loss", "epochs_run", "train_time_s")
@@ -38,35 +39,14 @@ class Settings:
 def settings(params: dict[str, Any], epochs: int | None = None) -> Settings:
     """Read and check the parameters; raise ValueError saying what must hold."""
     s = Settings()
-    lr = _number(params, "lr", s.lr, lambda v: v > 0, "lr > 0")
-    decay = _number(params, "decay", s.decay, lambda v: 0 < v <= 1, "0 < decay <= 1")
-    l2 = _number(params, "l2", s.l2, lambda v: v >= 0, "l2 >= 0")
-    n_epochs = epochs if epochs is not None else _integer(params, "epochs", s.epochs, 1)
-    patience = _integer(params, "patience", s.patience, 0)
-    batch_size = _integer(params, "batch_size", s.batch_size, 1)
+    common = training(params, s, epochs)
     hidden = params.get("hidden", list(s.hidden))
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         hidden = [hidden]
     if not isinstance(hidden, (list, tuple)) or not all(
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
         raise ValueError(f"hidden: expected a list of layer widths such as [64, 32], got {hidden!r}")
-    return Settings(lr, decay, int(n_epochs), patience, batch_size, l2, tuple(hidden))
-
-
-def _number(params: dict, key: str, default: float, ok, rule: str) -> float:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-        raise ValueError(f"{rule} must hold, got {key}={value!r}")
-    return float(value)
-
-
-def _integer(params: dict, key: str, default: int, minimum: int) -> int:
-    value = params.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key} >= {minimum} must hold (an integer), got {key}={value!r}")
-    return value
+    return Settings(**common, hidden=tuple(hidden))
 
 
 def train(params: dict, ctx: TrialContext) -> dict[str, float]:
