@@ -60,3 +60,9 @@ class LockedError(HptError):
     """Another run holds the lock on the run folder."""
 
     exit_code = ExitCode.LOCKED
+
+
+class Interrupted(HptError):
+    """SIGINT/SIGTERM before the run started (e.g. while waiting for a lock)."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -126,10 +126,21 @@ class Watcher:
         rows = self._new_rows()
         if self.summary is None:
             raw = self.source.read("summary.json")
-            if raw is not None:
+            if raw is not None and not self._stale(json.loads(raw)):
                 self.summary = json.loads(raw)
                 rows += self._new_rows()  # rows that landed between the two reads
         return rows
+
+    def _stale(self, summary: dict) -> bool:
+        """A summary.json left by an earlier attempt of a run that has been started again: it
+        ended before the current attempt wrote its spec.json."""
+        raw = self.source.read("spec.json")
+        try:
+            created = json.loads(raw).get("hpt", {}).get("created_at") if raw else None
+        except ValueError:
+            return False
+        ended = summary.get("ended_at")
+        return bool(created and ended and ended < created)
 
     def _new_rows(self) -> list[dict[str, str]]:
         data = self.source.read("results.csv", self.offset)
@@ -157,6 +168,8 @@ class Watcher:
 def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: float | None = None,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
     """Follow the run at `uri` until its summary appears; returns the run's exit code."""
+    if not is_gcs(uri) and not Path(uri).is_dir():  # on gs:// the run may not have started yet
+        raise HptError(f"{uri}: no such run folder; give the folder `hpt run` printed (<output>/<run-id>)")
     watcher = Watcher(open_source(uri))
     started = clock()
     say(f"watching {watcher.source.uri}")

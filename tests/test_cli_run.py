@@ -102,3 +102,32 @@ def test_quiet_progress_prints_only_the_summary():
     p.trial_finished(_outcome(0))
     p.run_finished(_summary())
     assert out.getvalue().splitlines()[0].startswith("done: 2 ok")
+
+
+def test_watch_ignores_a_summary_left_by_an_earlier_attempt(tmp_path):
+    from hpt_cli.watch import LocalSource, Watcher
+
+    (tmp_path / "spec.json").write_text(json.dumps({"architecture": "ridge",
+                                                    "hpt": {"created_at": "2026-11-22T10:00:00.000Z"}}))
+    (tmp_path / "results.csv").write_text("trial_id,status,val_mse\na,ok,1.0\n")
+    (tmp_path / "summary.json").write_text(json.dumps({"ended_at": "2026-11-22T09:00:00.000Z", "exit_code": 3}))
+    watcher = Watcher(LocalSource(str(tmp_path)))
+    assert len(watcher.poll()) == 1 and not watcher.done
+    (tmp_path / "summary.json").write_text(json.dumps({"ended_at": "2026-11-22T10:05:00.000Z", "exit_code": 0}))
+    watcher.poll()
+    assert watcher.done and watcher.summary["exit_code"] == 0
+
+
+def test_watch_of_a_missing_folder_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["watch", str(tmp_path / "typo")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {tmp_path / 'typo'}: no such run folder; give the folder `hpt run` printed "
+                             "(<output>/<run-id>)\n")
+
+
+def test_validate_notes_what_run_would_refuse(tmp_path):
+    spec = tmp_path / "s.json"
+    spec.write_text('{"architecture": "nosuch"}')
+    result = CliRunner().invoke(cli, ["validate", str(spec)])
+    assert result.exit_code == 0
+    assert "note: on this machine `hpt run` would stop here: unknown architecture 'nosuch'" in result.output

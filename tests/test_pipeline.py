@@ -159,3 +159,52 @@ def test_monthly_cron_gets_a_new_run_each_month_and_resumes_within_it(tmp_path):
     assert "4 already done (resuming)" in july_again.stderr
     runs = sorted(p.name for p in out.iterdir())
     assert len(runs) == 2 and all(r.startswith("monthly-") for r in runs)
+
+
+def test_a_rerun_keeps_the_failures_in_its_exit_code_and_summary(tmp_path):
+    spec = write_spec(tmp_path, name="refail", architecture="tests.archs:fault",
+                      parameters={"kind": ["ok", "raise"], "value": [1, 2]})
+    first = run(spec, tmp_path / "out")
+    again = run(spec, tmp_path / "out")
+    assert (first.returncode, again.returncode) == (1, 1)
+    (folder,) = (tmp_path / "out").iterdir()
+    counts = json.loads((folder / "summary.json").read_text())["counts"]
+    assert counts["ok"] == 2 and counts["failed"] == 2 and counts["skipped"] == 4
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_3_at_once(tmp_path):
+    import signal
+
+    spec = write_spec(tmp_path, name="waitstop", architecture="tests.archs:fault",
+                      parameters={"kind": "sleep", "seconds": 1.0, "value": list(range(8))})
+    cmd = [HPT, "run", str(spec), "-o", str(tmp_path / "out"), "-j", "2"]
+    first = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not list((tmp_path / "out").glob("*/results.csv")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    waiting = subprocess.Popen(cmd + ["--lock", "wait"], env=subprocess_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert "waiting for pid " in waiting.stderr.readline()  # the one line before it waits
+    waiting.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    assert waiting.wait(timeout=10) == 3
+    assert time.monotonic() - sent < 5
+    assert "interrupted while waiting for" in waiting.communicate()[1]
+    assert first.wait(timeout=60) == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    assert json.loads((folder / "summary.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-o", "/etc/passwd"], "cannot create the run folder"),
+        (["--junit", "/proc/hpt-no/j.xml"], "Invalid value for --junit: cannot write /proc/hpt-no/j.xml"),
+        (["--gpus", "9"], "error: --gpus 9: no GPU 9 here"),
+    ],
+)
+def test_unusable_outputs_and_devices_are_exit_2(tmp_path, args, message):
+    spec = write_spec(tmp_path, architecture="tests.archs:fault", parameters={"kind": "ok"})
+    result = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "out"), *args], env=subprocess_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr

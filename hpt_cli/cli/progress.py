@@ -99,7 +99,7 @@ class Progress(RunObserver):
         self._line(f"{status}: {c['ok']} ok"
                    + (f", {c['stopped']} stopped early" if c.get("stopped") else "")
                    + f", {c['failed']} failed, {c['timeout']} timed out"
-                   + (f", {c['skipped']} skipped (already done)" if c["skipped"] else "")
+                   + (f" ({c['skipped']} of them done before this run)" if c["skipped"] else "")
                    + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")
                    + f" in {_clock(summary['wall_time_s'])}{best_text}")
         self._line(f"results: {self.info.uri}/results.csv")

@@ -51,6 +51,16 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def _check_writable(option: str, path: str) -> None:
+    """A report file the pipeline asked for must be writable before hours of trials start."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
+
+
 class StopOnSignal:
     """SIGINT/SIGTERM: the first asks the run to stop (running trials are killed, finished rows
     kept, exit 3); a second SIGINT exits at once (workers die with the runner)."""
@@ -163,6 +173,9 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
                          max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus, executor=executor,
                          scheduler=scheduler)
+    for option, path in (("--events", events), ("--junit", junit), ("--summary-json", summary_json)):
+        if path and path != "-":
+            _check_writable(option, path)
     observers = [Progress(stream=sys.stderr, quiet=quiet, status_every=status_every)]
     if events:
         observers.append(EventLog(events))
@@ -171,9 +184,16 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
     if summary_json:
         observers.append(SummaryFile(summary_json))
     stop = threading.Event()
-    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    def say(text: str) -> None:
+        try:
+            click.echo(text, err=True)
+        except OSError:  # stderr closed (`hpt run ... 2>&1 | head`): the run's files say it all
+            pass
+
     with StopOnSignal(stop, lambda text: say(f"\n{text}")):
         result = run_spec(spec, options, observers=observers, stop=stop, say=say)
+    for warning in result.warnings:
+        say(f"warning: {warning}")
     if result.skipped_because:
         say(f"skipped: {result.skipped_because}")
     if auto and result.exit_code in (ExitCode.OK, ExitCode.TRIALS_FAILED):

@@ -56,6 +56,8 @@ def describe_ranges(spec: Spec) -> str:
 @today_option
 def validate(spec_path: str, today) -> None:
     """Check a spec: prints `ok` and its size, or every problem with its JSON path (exit 2).
+    A note on stderr says what `hpt run` would still refuse on this machine (an architecture that
+    does not resolve, dates the data does not cover).
 
     \b
     Example:
@@ -69,6 +71,13 @@ def validate(spec_path: str, today) -> None:
         f"ok: {spec_path}: {len(trials)} trials ({archs}: {len(trials.space)} configurations x "
         f"{describe_ranges(spec)} x {spec.search.repeats} repeat{'s' if spec.search.repeats != 1 else ''})"
     )
+    from hpt_cli.errors import HptError
+    from hpt_cli.runner import preflight
+
+    try:  # what `hpt run` checks on this machine before starting: a note, not a spec error
+        preflight(spec)
+    except HptError as exc:
+        click.echo(f"note: on this machine `hpt run` would stop here: {exc}", err=True)
 
 
 @cli.command(name="expand")

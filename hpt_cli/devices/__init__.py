@@ -53,6 +53,8 @@ def plan_run(
     mem = None if gpu_memory_per_trial is None else parse_mib(gpu_memory_per_trial)
     cpu_only = gpus is not None and gpus.strip().lower() == "none"
     if g == 0 or cpu_only:
+        if gpus is not None and not cpu_only:
+            select(detect(env, run), gpus)  # a typo in --gpus is an error even when no GPU is used
         inventory = Inventory(gpus=(), cpus=usable_cpus(), note="--gpus none" if cpu_only else "")
         return inventory, plan(inventory, 0, cpus_per_trial, workers)
     inventory = select(detect(env, run), gpus)

@@ -83,8 +83,13 @@ def run_spec(
     total = searcher.total() or 0
     executor, workers, devices, placement = make_executor(spec, options, total)
     try:
-        lock = open_lock(output, rid, options.spool)
-        if not acquire(lock, options.lock, say=say):
+        try:
+            lock = open_lock(output, rid, options.spool)
+            taken = acquire(lock, options.lock, say=say, stop=stop)
+        except OSError as exc:  # the output location cannot be created or written
+            raise HptError(f"{output}/{rid}: cannot create the run folder ({exc.strerror or exc}); "
+                           "give --output a folder you can write") from None
+        if not taken:
             executor.shutdown()
             return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
                              skipped_because=f"{lock.where} is locked by another run; skipped (--lock skip)")

@@ -44,6 +44,7 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     storage_error: str | None = None  # set when the results stay in the local spool (exit 4)
     skipped_because: str | None = None  # --lock skip found the run folder locked
+    warnings: list[str] = field(default_factory=list)  # e.g. a report file that could not be written
 
 
 def failure_budget(max_failures: float, total: int) -> int:
@@ -107,8 +108,11 @@ class Runner:
         done = {row["trial_id"] for row in rows}
         if header is not None:
             self.columns = Columns.from_header(header, self.spec.parameter_names)
-        for row in rows:
+        for row in rows:  # the summary and the exit code speak for the whole run folder
             self._consider_best(row)
+            status = row.get("status", "")
+            if status in self.counts and status not in ("skipped", "cancelled"):
+                self.counts[status] += 1
         self.searcher.replay(rows)  # an adaptive search learns from the finished rows
         self.store.append_results(self.columns.header, [])
         self._write_spec()
@@ -140,6 +144,7 @@ class Runner:
             for result in self.executor.shutdown(cancel=True):
                 self._finish(result)
         result = self._summarise(started, interrupted, total)
+        result.warnings = list(self.observer_errors)
         try:
             self.store.close()
         except StorageError as exc:

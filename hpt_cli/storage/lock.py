@@ -180,9 +180,10 @@ class Locks(RunLock):
             lock.release()
 
 
-def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sleep) -> bool:
-    """Take `lock` per `mode`: "fail" raises LockedError, "skip" returns False, "wait" waits."""
-    from hpt_cli.errors import LockedError
+def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sleep, stop=None) -> bool:
+    """Take `lock` per `mode`: "fail" raises LockedError, "skip" returns False, "wait" waits
+    (until `stop`, a threading.Event set by SIGINT/SIGTERM, says to give up: Interrupted)."""
+    from hpt_cli.errors import Interrupted, LockedError
 
     holder = lock.try_acquire()
     if holder is None:
@@ -195,6 +196,11 @@ def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sl
     if say:
         say(f"waiting for {holder} to release {lock.where}")
     while holder is not None:
-        sleep(poll)
+        if stop is not None:
+            if stop.wait(poll):
+                raise Interrupted(f"interrupted while waiting for {holder} to release {lock.where}; "
+                                  "nothing was run")
+        else:
+            sleep(poll)
         holder = lock.try_acquire()
     return True
