@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # multi-GB CUDA download; without one, the lstm tests are skipped.
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: help install demo test test-fast bench clean
+.PHONY: help install demo test test-fast bench bench-peers clean
 
 help:
 	@echo "make demo   install, then run experiments/quickstart.json on the bundled data"
@@ -42,5 +42,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
 
+# Ray Tune as a peer, in an environment of its own (it is big, and no dependency of hpt)
+bench-peers:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet -e '.[bench]' 'ray[tune]'
+	.venv-peers/bin/python benchmarks/ray_peer.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-peers runs .pytest_cache .hypothesis
