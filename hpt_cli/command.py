@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -122,12 +123,15 @@ def run_command(payload: TrialPayload) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+        _kill_leftovers()
         _join(readers)
         raise TimeoutError(f"command ran past its timeout of {payload.timeout:g}s and was killed") from None
     except BaseException:  # KeyboardInterrupt, SystemExit: never leave the child behind
         proc.kill()
         proc.wait()
+        _kill_leftovers()
         raise
+    _kill_leftovers()  # what the command started in the background ends with it
     _join(readers)
 
     if code != 0:
@@ -169,6 +173,27 @@ def _pump(source: IO[str], sink: IO[str], last: list, parse_json: bool) -> None:
         elif text:
             last[:] = [text[:500]]
     source.close()
+
+
+def _kill_leftovers() -> None:
+    """Kill the processes a command left behind (e.g. `sleep 30 &`), which would hold its pipes
+    open and outlive the trial in a warm worker. Only where this process leads its own process
+    group, as an hpt worker does: then every other member of the group descends from it. (Run
+    elsewhere, e.g. in a test process, the group may hold the shell that started it: do nothing.)
+    """
+    me, group = os.getpid(), os.getpgrp()
+    if group != me or not os.path.isdir("/proc"):
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # fields after "(comm)": state, ppid, pgrp, ...
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to kill
 
 
 def _join(threads: list[threading.Thread]) -> None:

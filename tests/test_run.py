@@ -186,3 +186,23 @@ def test_a_closed_log_pipe_does_not_stop_the_run(tmp_path, pids):
     proc.stderr.close()  # as `hpt run ... 2>&1 | head -1` does
     assert proc.wait(timeout=60) == 0
     assert len(pd.read_csv(run_dir(out) / "results.csv")) == 6
+
+
+def test_a_command_s_background_children_end_with_it(tmp_path, pids):
+    script = tmp_path / "trial.sh"
+    script.write_text('#!/bin/sh\nsleep 30 &\ntouch "$HPT_TEST_PIDS/$!"\n'
+                      'if [ "$1" = "hang" ]; then sleep 30; fi\necho \'{"val_mse": 1}\'\n')
+    script.chmod(0o755)
+    spec = write_spec(tmp_path, command=[str(script), "{mode}"], parameters={"mode": ["hang", "done"]},
+                      trial={"timeout": "2s"})
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = subprocess.run([HPT, "run", str(spec), "-o", str(out), "-j", "2"], env=env_for(pids), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert time.monotonic() - started < 6  # the timeout fires on time, not after the pipes' grace
+    rows = pd.read_csv(run_dir(out) / "results.csv", keep_default_na=False).set_index("mode")
+    assert rows.loc["done", "status"] == "ok"
+    assert rows.loc["hang", "status"] == "timeout"
+    assert rows.loc["hang", "error"] == "TimeoutError: command ran past its timeout of 2s and was killed"
+    assert_all_gone(pids, within=2.0)  # both background sleeps, though the run's workers are gone too

@@ -201,6 +201,8 @@ class Runner:
             self.counts["cancelled"] += 1
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
+        if status == "failed" and (result.error or "").startswith("TimeoutError:"):
+            status = "timeout"  # the trial's own limit (a command trial enforces trial.timeout itself)
         if status != "ok" and attempt <= self.spec.trial.retries and not (self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
             return
