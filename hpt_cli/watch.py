@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.errors import HptError
-from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, is_gcs, make_client
+from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, is_gcs, make_client
 
 
 class LocalSource:
@@ -38,7 +38,9 @@ class GcsSource:
     def __init__(self, uri: str, client=None):
         self.location = GcsLocation.parse(uri)
         self.uri = str(self.location)
-        self.bucket = (client or make_client()).bucket(self.location.bucket)
+        client = client or make_client()
+        check_bucket(client, self.location)  # a missing bucket or no permission: one line now
+        self.bucket = client.bucket(self.location.bucket)
 
     def read(self, name: str, start: int = 0) -> bytes | None:
         blob = self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT)
@@ -176,7 +178,7 @@ def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: 
     shown = None
     while True:
         for row in watcher.poll():
-            if row.get("status") != "ok":
+            if row.get("status") not in ("ok", "stopped"):  # stopped early is not a failure
                 say(f"{row.get('status')}: {row.get('trial_id')} {row.get('architecture')} "
                     f"{row.get('start')}..{row.get('end')} {row.get('error', '')}".rstrip())
         line = watcher.tally.line()

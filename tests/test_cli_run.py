@@ -131,3 +131,24 @@ def test_validate_notes_what_run_would_refuse(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(spec)])
     assert result.exit_code == 0
     assert "note: on this machine `hpt run` would stop here: unknown architecture 'nosuch'" in result.output
+
+
+def test_a_benchmark_objective_needs_no_data(tmp_path):
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"architecture": "branin", "parameters": {"x1": 1.0, "x2": 2.0}}))
+    result = CliRunner().invoke(cli, ["validate", str(spec)])  # no date range the data covers: fine
+    assert result.exit_code == 0 and "note:" not in result.output
+
+
+def test_a_malformed_dask_address_is_one_line(tmp_path):
+    import pytest
+
+    pytest.importorskip("distributed")
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"architecture": "branin", "parameters": {"x1": 1.0, "x2": 2.0}}))
+    for address, why in (("notaurl", "missing port number"), ("http://127.0.0.1:1", "unknown address scheme 'http'")):
+        result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "o"), "--executor", "dask",
+                                          "--scheduler", address])
+        assert result.exit_code == 2
+        assert result.output == (f"error: --scheduler {address}: not a Dask scheduler address ({why}); "
+                                 "give tcp://host:8786\n")

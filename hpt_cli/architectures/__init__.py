@@ -55,6 +55,7 @@ class Architecture:
     lr_params: tuple[str, ...] = ()  # the learning-rate parameters (for an auto mode)
     metrics: tuple[str, ...] = ()  # what train reports
     description: str = ""
+    needs_data: bool = True  # False: the trial never reads ctx.data (benchmark objectives)
 
 
 def _command_train(params: dict, ctx: TrialContext) -> dict:

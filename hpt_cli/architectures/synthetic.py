@@ -82,6 +82,7 @@ BRANIN = Architecture(
     },
     metrics=("val_mse",),
     description="the Branin function as a benchmark objective (val_mse; minimum 0.397887); ignores data",
+    needs_data=False,
 )
 
 HARTMANN6 = Architecture(
@@ -91,4 +92,5 @@ HARTMANN6 = Architecture(
     metrics=("val_mse",),
     description="the 6-d Hartmann function + 3.32237 as a benchmark objective (val_mse; minimum 0); "
                 "ignores data",
+    needs_data=False,
 )

@@ -89,11 +89,21 @@ class DaskExecutor(Executor):
         if self._started:
             return
         from distributed import Client
+        from distributed.comm import parse_address
 
+        try:
+            scheme, location = parse_address(self.scheduler)  # host:port alone means tcp
+            if scheme not in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
+                raise ValueError(f"unknown address scheme {scheme!r}")
+            if scheme in ("tcp", "tls") and not location.rpartition(":")[2].isdigit():
+                raise ValueError("missing port number")
+        except ValueError as exc:
+            raise DaskUnavailable(f"--scheduler {self.scheduler}: not a Dask scheduler address ({exc}); "
+                                  "give tcp://host:8786") from None
         try:
             self._client = Client(self.scheduler, timeout=self.connect_timeout,
                                   set_as_default=False)
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - refused, timed out, or not a Dask scheduler at all
             raise DaskUnavailable(
                 f"cannot reach the Dask scheduler at {self.scheduler} within "
                 f"{self.connect_timeout:g} s ({type(exc).__name__}); start one with "

@@ -51,8 +51,8 @@ def _trajectory(run: Run, results: Results) -> Trajectory:
         total += r.duration_s if math.isfinite(r.duration_s) else 0.0
         if t0 is not None and r.ended_at is not None:
             wall = max(wall, (r.ended_at - t0).total_seconds())
-        seen[r.config].add((r.date_range, r.repeat))
-        if r.status == "ok" and math.isfinite(r.value):
+        if r.status == "ok" and math.isfinite(r.value):  # only whole results: a stopped or failed
+            seen[r.config].add((r.date_range, r.repeat))  # cell keeps the configuration out
             values[r.config].append(r.value)
         if r.config in done or not need <= seen[r.config] or not values[r.config]:
             continue

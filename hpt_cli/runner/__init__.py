@@ -58,7 +58,8 @@ def preflight(spec: Spec) -> None:
     """Raise a user error now for what would otherwise fail every trial."""
     for arch in spec.architectures:
         get(arch)
-    if any(a != COMMAND for a in spec.architectures) or spec.data.path is not None:
+    needs = [a for a in spec.architectures if a != COMMAND and get(a).needs_data]
+    if needs or spec.data.path is not None:
         from hpt_cli.datasets import check_coverage
 
         check_coverage(spec.data, spec.date_ranges)
