@@ -126,14 +126,20 @@ def test_two_runs_at_once_one_runs_the_other_exits_5(tmp_path):
     assert len(frame) == 8 and frame["trial_id"].is_unique
 
 
-def test_lock_wait_and_skip(tmp_path):
-    spec = write_spec(tmp_path, name="waiter", architecture="tests.archs:fault",
-                      parameters={"kind": "sleep", "seconds": 0.6, "value": list(range(10))})
+def start_holding_run(tmp_path: Path, name: str, seconds: float, trials: int):
+    """Start a run of sleeping trials and return (its command, its process) once it holds the lock."""
+    spec = write_spec(tmp_path, name=name, architecture="tests.archs:fault",
+                      parameters={"kind": "sleep", "seconds": seconds, "value": list(range(trials))})
     cmd = [HPT, "run", str(spec), "-o", str(tmp_path / "out"), "-j", "2"]
     first = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not list((tmp_path / "out").glob("*/results.csv")) and time.monotonic() < deadline:
         time.sleep(0.02)
+    return cmd, first
+
+
+def test_lock_wait_and_skip(tmp_path):
+    cmd, first = start_holding_run(tmp_path, "waiter", seconds=0.6, trials=10)
     waiting = subprocess.Popen(cmd + ["--lock", "wait"], env=subprocess_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     skipped = subprocess.run(cmd + ["--lock", "skip"], env=subprocess_env(), capture_output=True, text=True, timeout=60)
@@ -175,13 +181,7 @@ def test_a_rerun_keeps_the_failures_in_its_exit_code_and_summary(tmp_path):
 def test_sigterm_while_waiting_for_the_lock_exits_3_at_once(tmp_path):
     import signal
 
-    spec = write_spec(tmp_path, name="waitstop", architecture="tests.archs:fault",
-                      parameters={"kind": "sleep", "seconds": 1.0, "value": list(range(8))})
-    cmd = [HPT, "run", str(spec), "-o", str(tmp_path / "out"), "-j", "2"]
-    first = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while not list((tmp_path / "out").glob("*/results.csv")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    cmd, first = start_holding_run(tmp_path, "waitstop", seconds=1.0, trials=8)
     waiting = subprocess.Popen(cmd + ["--lock", "wait"], env=subprocess_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     assert "waiting for pid " in waiting.stderr.readline()  # the one line before it waits
