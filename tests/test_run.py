@@ -162,6 +162,19 @@ def test_a_parameter_value_never_reaches_a_shell(tmp_path, pids):
     assert not list(tmp_path.rglob("pwned"))
 
 
+def test_a_trial_module_in_the_working_folder_imports_in_the_workers(tmp_path, pids):
+    # Workers boot while the data is checked; they must still see the folder `hpt run` ran from,
+    # which resolving a 'module:function' architecture adds to sys.path.
+    (tmp_path / "beside.py").write_text("def train(params, ctx):\n    return {'val_mse': params['x'] * 2.0}\n")
+    spec = write_spec(tmp_path, architecture="beside:train", parameters={"x": [1, 2, 3]})
+    out = tmp_path / "out"
+    proc = subprocess.run([HPT, "run", str(spec), "-o", str(out), "-j", "2", "-q"], env=env_for(pids),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_csv(run_dir(out) / "results.csv")
+    assert sorted(frame["val_mse"]) == [2.0, 4.0, 6.0]
+
+
 def test_the_quickstart_runs_real_models(tmp_path, pids):
     out = tmp_path / "out"
     proc = subprocess.run([HPT, "run", str(ROOT / "experiments/quickstart.json"), "-o", str(out), "-q"],
