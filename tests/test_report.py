@@ -206,6 +206,118 @@ def test_failures_are_counted_with_their_commonest_errors(tmp_path):
     assert re.search(r"^2\s+ValueError: boom\s+t0000$", result.output, re.MULTILINE)
 
 
+def fail(rows, lr, hidden, status="failed", error="", ranges=None):
+    """Make the rows of configuration (lr, hidden) fail (on `ranges` only, given their starts)."""
+    for row in rows:
+        mine = row["lr"] == repr(lr) and row["hidden"] == json.dumps(hidden)
+        if mine and (ranges is None or row["start"] in ranges):
+            row.update(status=status, error=error, val_mse="")
+    return rows
+
+
+def section(output, first):
+    """The lines of the text report's section whose first line starts with `first`, to the blank line."""
+    blocks = [block.splitlines() for block in output.split("\n\n")]
+    (found,) = [b for b in blocks if b[0].startswith(first)]
+    return found
+
+
+def test_configurations_that_failed_on_every_date_range_are_counted_and_listed(tmp_path):
+    rows = fail(rows_for(RANGES6, 1), 0.001, [32], error="ValueError: loss is nan\n  at step 3")
+    rows[23].update(status="timeout", error="timed out after 30 s")  # its last range
+    fail(rows, 0.001, [64], status="oom")  # no error text
+    uri = write_run(tmp_path / "f", rows, RANGES6, 1)
+    result = report(uri)
+    assert result.exit_code == 0, result.output
+    out = result.output.splitlines()
+    assert out[:2] == [  # every configuration counted; 2 of them ranked:
+        "f: 24 trials (12 ok, 5 failed, 6 oom, 1 timeout); objective val_mse (min); 4 configurations on 6",
+        "  date ranges x 1 repeat"]
+    assert out[3] == "Ranking: top 2 of 2 by mean val_mse over date ranges and repeats (95% CI: t distribution)"
+    assert section(result.output, "Ranking:")[-4:] == [
+        "mlp lr=0.01 hidden=[64] wins on every date range.",
+        "2 of 4 configurations failed on every date range (not ranked):",
+        "  mlp lr=0.001 hidden=[32]: ValueError: loss is nan (5 of 6 trials)",
+        "  mlp lr=0.001 hidden=[64]: (oom, no error text) (6 of 6 trials)",
+    ]
+    assert "ranked configuration" not in result.output  # none failed on only some ranges
+
+    doc = json.loads(report(uri, "--format", "json").output)
+    assert doc["configurations"] == 2 and [c["label"] for c in doc["ranking"]] == ["mlp lr=0.01 hidden=[64]",
+                                                                                   "mlp lr=0.01 hidden=[32]"]
+    assert doc["failed_configurations"] == [
+        {"config": 'mlp {"hidden": [32], "lr": 0.001}', "label": "mlp lr=0.001 hidden=[32]", "architecture": "mlp",
+         "params": {"lr": 0.001, "hidden": [32]}, "trials": 6, "by_status": {"failed": 5, "timeout": 1},
+         "error": "ValueError: loss is nan", "error_count": 5, "example_trial": "t0018"},
+        {"config": 'mlp {"hidden": [64], "lr": 0.001}', "label": "mlp lr=0.001 hidden=[64]", "architecture": "mlp",
+         "params": {"lr": 0.001, "hidden": [64]}, "trials": 6, "by_status": {"oom": 6},
+         "error": "(oom, no error text)", "error_count": 6, "example_trial": "t0012"},
+    ]
+    assert doc["partly_failed_configurations"] == []
+
+    result = report(uri, "--format", "html", "--out", str(tmp_path / "h"))
+    page = (tmp_path / "h" / "report.html").read_text()
+    assert "<p>2 of 4 configurations failed on every date range (not ranked):</p>" in page
+    assert "<p>  mlp lr=0.001 hidden=[32]: ValueError: loss is nan (5 of 6 trials)</p>" in page
+
+
+def test_many_configurations_failed_everywhere_are_capped(tmp_path):
+    ranges = RANGES6[:2]
+    configs = {(0.01, (h,)): h / 100 for h in range(1, 11)}
+    rows = rows_for(ranges, 1, configs=configs)
+    for h in range(3, 11):
+        fail(rows, 0.01, [h], error=f"RuntimeError: width {h}")
+    result = report(write_run(tmp_path / "many", rows, ranges, 1))
+    assert result.exit_code == 0, result.output
+    assert section(result.output, "Ranking:")[-7:] == [
+        "8 of 10 configurations failed on every date range (not ranked):",
+        "  mlp hidden=[10]: RuntimeError: width 10 (2 of 2 trials)",
+        "  mlp hidden=[3]: RuntimeError: width 3 (2 of 2 trials)",
+        "  mlp hidden=[4]: RuntimeError: width 4 (2 of 2 trials)",
+        "  mlp hidden=[5]: RuntimeError: width 5 (2 of 2 trials)",
+        "  mlp hidden=[6]: RuntimeError: width 6 (2 of 2 trials)",
+        "  and 3 more (--format json lists them all)",
+    ]
+    doc = json.loads(report(str(tmp_path / "many"), "--format", "json").output)
+    assert len(doc["failed_configurations"]) == 8 and doc["configurations"] == 2
+
+
+def test_configurations_that_failed_on_some_date_ranges_say_why_they_rank_last(tmp_path):
+    rows = fail(rows_for(RANGES6, 1), 0.01, [64], error="ValueError: boom", ranges=[RANGES6[0][0], RANGES6[3][0]])
+    uri = write_run(tmp_path / "p", rows, RANGES6, 1)
+    result = report(uri)
+    assert result.exit_code == 0, result.output
+    ranking = section(result.output, "Ranking:")
+    assert re.match(r"4\s+mlp lr=0.01 hidden=\[64\]\s+4\s+.*- 1 1 - 1 1$", ranking[5])  # the true winner, last
+    assert ranking[-3:] == [
+        "1 ranked configuration failed on some date ranges: its mean is over the other date ranges only, so",
+        "  it ranks after the configurations with more results:",
+        "  mlp lr=0.01 hidden=[64] (rank 4): failed on 2 of 6 date ranges, ValueError: boom",
+    ]
+    assert "configurations failed on every date range" not in result.output
+    doc = json.loads(report(uri, "--format", "json").output)
+    assert doc["failed_configurations"] == []
+    assert doc["partly_failed_configurations"] == [
+        {"config": 'mlp {"hidden": [64], "lr": 0.01}', "label": "mlp lr=0.01 hidden=[64]", "rank": 4,
+         "complete": False, "failed_ranges": ["2014-01-01..2014-07-01", "2017-01-01..2017-07-01"], "ranges": 6,
+         "error": "ValueError: boom", "error_count": 2, "example_trial": "t0000"},
+    ]
+
+
+def test_no_failed_configurations_add_nothing(synthetic):
+    uri, _ = synthetic
+    result = report(uri, "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert section(result.output, "Ranking:")[-3:] == [  # the section ends as it always did
+        "rank per date range, in this order: 2014-01-01..2014-07-01, 2015-01-01..2015-07-01,",
+        "  2016-01-01..2016-07-01, 2017-01-01..2017-07-01, 2018-01-01..2018-07-01, 2019-01-01..2019-07-01",
+        "mlp lr=0.01 hidden=[64] wins on every date range.",
+    ]
+    assert "failed on" not in result.output and "4 configurations on 6 date ranges" in result.output
+    doc = json.loads(report(uri, "--format", "json").output)
+    assert doc["failed_configurations"] == [] and doc["partly_failed_configurations"] == []
+
+
 def test_errors_are_one_line(tmp_path):
     result = report(str(tmp_path / "nothing"))
     assert result.exit_code == 2
@@ -261,7 +373,7 @@ def test_json_structure(synthetic):
     result = report(uri, "--format", "json")
     doc = json.loads(result.output)
     assert {"metric", "mode", "runs", "ranking", "comparisons", "effects", "trajectories", "failures",
-            "best_trial", "ranges", "notes"} <= set(doc)
+            "best_trial", "ranges", "notes", "failed_configurations", "partly_failed_configurations"} <= set(doc)
     assert doc["ranking"][0]["wins_every_range"] is True and doc["ranking"][0]["params"] == {"lr": 0.01, "hidden": [64]}
     assert set(doc["comparisons"][0]) >= {"rank", "label", "pairs", "test", "why", "p", "p_holm", "significant"}
     assert doc["failures"]["by_status"] == {"ok": 48}

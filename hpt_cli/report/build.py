@@ -16,7 +16,15 @@ from hpt_cli.report.ranking import (
     compare_best,
     rank_configs,
 )
-from hpt_cli.report.timeline import Failures, Trajectory, failures, trajectories
+from hpt_cli.report.timeline import (
+    FailedConfig,
+    Failures,
+    PartlyFailedConfig,
+    Trajectory,
+    failed_configurations,
+    failures,
+    trajectories,
+)
 
 
 @dataclass
@@ -45,7 +53,7 @@ class Report:
     mode: str
     runs: list[RunInfo]
     rows: int
-    configurations: int
+    configurations: int  # ranked: those with a result (failed_configurations are the others)
     ranges: list[str]
     repeats: int
     ranking: list[ConfigStats]  # the top ones
@@ -55,6 +63,10 @@ class Report:
     failures: Failures
     best_trial: BestTrial
     notes: list[str]
+    # no result on any date range: every trial failed (not ranked), by label
+    failed_configurations: list[FailedConfig] = dataclasses.field(default_factory=list)
+    # ranked, but failed on some date ranges (their mean is over the others), by rank
+    partly_failed_configurations: list[PartlyFailedConfig] = dataclasses.field(default_factory=list)
 
     @property
     def winner(self) -> ConfigStats:
@@ -105,10 +117,12 @@ def analyse(results: Results, top: int = 10) -> Report:
         notes.append(f"{early} configurations were stopped early by the scheduler on some date range; "
                      "they rank after the configurations that ran every epoch")
     repeats = max((r.repeat for r in results.ok), default=0) + 1
+    everywhere, partly = failed_configurations(results, ranked)
     return Report(results.metric, results.mode, runs, len(results.rows), len(ranked), results.ranges,
                   repeats, shown, comparisons, parameter_effects(results), trajectories(results),
                   failures(results), BestTrial(row.trial_id, row.run, results.labels[row.config],
-                                               row.date_range, row.repeat, row.value, row.artifact), notes)
+                                               row.date_range, row.repeat, row.value, row.artifact), notes,
+                  everywhere, partly)
 
 
 def _clean(value: Any) -> Any:

@@ -16,6 +16,7 @@ from hpt_cli.report.build import Report
 Table = Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
 
 MAX_STEPS = 10  # incumbent improvements shown (the last ones)
+MAX_FAILED = 5  # configurations listed under the ranking as failed (on every, or on some, date ranges)
 
 
 WIDTH = 100
@@ -24,6 +25,12 @@ WIDTH = 100
 def para(text: str) -> str:
     """A line of prose wrapped to WIDTH, continuation lines indented."""
     return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+
+
+def item(text: str) -> str:
+    """One entry of a list under a line of prose: indented, wrapped to WIDTH."""
+    return textwrap.fill(text, WIDTH, initial_indent="  ", subsequent_indent="    ", break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def num(value: float | None, digits: int = 4) -> str:
@@ -47,8 +54,9 @@ def ranks(report: Report, c) -> str:
 def headline(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     counts = ", ".join(f"{n} {s}" for s, n in report.failures.by_status.items())
+    configurations = report.configurations + len(report.failed_configurations)
     return para(f"{runs}: {report.rows} trials ({counts}); objective {report.metric} ({report.mode}); "
-                f"{report.configurations} configurations on {len(report.ranges)} date ranges x "
+                f"{configurations} configurations on {len(report.ranges)} date ranges x "
                 f"{report.repeats} repeat{'s' if report.repeats > 1 else ''}")
 
 
@@ -67,7 +75,35 @@ def ranking_section(report: Report, render: Table) -> list[str]:
         firsts = sum(1 for r in report.ranges if w.range_ranks.get(r) == 1)
         out.append(f"No configuration wins on every date range; the best is first on {firsts} of "
                    f"{len(report.ranges)}.")
+    return out + failed_lines(report)
+
+
+def failed_lines(report: Report) -> list[str]:
+    """The configurations that failed on every date range (not ranked, so not in the table), and
+    those that failed on some (ranked on the others); nothing when there are none."""
+    out = []
+    failed = report.failed_configurations
+    if failed:
+        total = report.configurations + len(failed)
+        out.append(f"{len(failed)} of {total} configurations failed on every date range (not ranked):")
+        out += [item(f"{f.label}: {f.error} ({f.error_count} of {f.trials} trials)") for f in failed[:MAX_FAILED]]
+        out += _more(len(failed))
+    partly = report.partly_failed_configurations
+    if partly:
+        one = len(partly) == 1
+        why = f"{'its' if one else 'their'} mean is over the other date ranges only"
+        if not any(p.complete for p in partly):
+            why += f", so {'it ranks' if one else 'they rank'} after the configurations with more results"
+        out.append(para(f"{len(partly)} ranked configuration{'' if one else 's'} failed on some date ranges: "
+                        f"{why}:"))
+        out += [item(f"{p.label} (rank {p.rank}): failed on {len(p.failed_ranges)} of {p.ranges} date "
+                     f"range{'' if p.ranges == 1 else 's'}, {p.error}") for p in partly[:MAX_FAILED]]
+        out += _more(len(partly))
     return out
+
+
+def _more(count: int) -> list[str]:
+    return [f"  and {count - MAX_FAILED} more (--format json lists them all)"] if count > MAX_FAILED else []
 
 
 def comparison_section(report: Report, render: Table) -> list[str]:

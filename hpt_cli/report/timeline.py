@@ -1,5 +1,7 @@
 """Is the search still improving? The incumbent (best configuration so far) of each run against
-cumulative trial time and wall time; and what failed.
+cumulative trial time and wall time; and what failed: rows by status with the commonest errors,
+the configurations that failed on every date range (no result, so not ranked) and those that
+failed on some (ranked on the others).
 
 The incumbent counts a configuration once all its (date range, repeat) trials have a row, and
 scores it by the mean objective of its ok ones: a configuration that did well on one easy date
@@ -11,8 +13,9 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from hpt_cli.report.load import Results, Run
+from hpt_cli.report.load import Results, Row, Run
 
 
 @dataclass
@@ -77,8 +80,90 @@ def failures(results: Results, top: int = 5) -> Failures:
     example: dict[str, str] = {}
     for r in results.rows:
         if r.status not in ("ok", "stopped"):  # stopped early by the scheduler: no failure
-            line = (r.error.strip().splitlines() or [f"({r.status}, no error text)"])[0][:200]
+            line = error_line(r, results.metric)
             lines[line] += 1
             example.setdefault(line, r.trial_id)
     errors = [(line, n, example[line]) for line, n in lines.most_common(top)]
     return Failures(dict(sorted(by_status.items(), key=lambda kv: (kv[0] != "ok", kv[0]))), no_value, errors)
+
+
+def has_value(row: Row) -> bool:
+    """Whether the ranking uses this row (see Results.ranked)."""
+    return row.status in ("ok", "stopped") and math.isfinite(row.value)
+
+
+def error_line(row: Row, metric: str) -> str:
+    """Why a row has no result: the first line of its error (at most 200 characters), or what
+    stands in for it."""
+    if row.status in ("ok", "stopped") and not row.error.strip():
+        return f"({row.status}, no {metric} value)"
+    return (row.error.strip().splitlines() or [f"({row.status}, no error text)"])[0][:200]
+
+
+@dataclass
+class FailedConfig:
+    """A configuration none of whose trials has a result: it failed on every date range it ran
+    on (error, timeout, oom, ... or ok without the objective), so it is not ranked."""
+
+    config: str  # key: architecture + JSON of params
+    label: str
+    architecture: str
+    params: dict[str, Any]
+    trials: int  # its rows
+    by_status: dict[str, int]
+    error: str  # the commonest first line of its errors
+    error_count: int  # the rows with that line
+    example_trial: str  # one of them (trials/<id>/log.txt)
+
+
+@dataclass
+class PartlyFailedConfig:
+    """A ranked configuration with no result on some (date range, repeat) where its trial failed:
+    its mean is over the others, and it ranks after the complete configurations when that leaves
+    it with fewer results (ranking.rank_configs)."""
+
+    config: str
+    label: str
+    rank: int
+    complete: bool  # as in the ranking: False when it ranks after the complete configurations
+    failed_ranges: list[str]  # date ranges with a failed (range, repeat) that has no result
+    ranges: int  # date ranges it has rows on
+    error: str
+    error_count: int
+    example_trial: str
+
+
+def failed_configurations(results: Results, ranked: list) -> tuple[list[FailedConfig], list[PartlyFailedConfig]]:
+    """The configurations with no result at all (by label), and the ranked ones (`ranked`, the
+    ranking's ConfigStats) that failed on some (date range, repeat) without a result there (by
+    rank)."""
+    rows: dict[str, list[Row]] = defaultdict(list)
+    for r in results.rows:
+        rows[r.config].append(r)
+    everywhere = []
+    for config, mine in rows.items():
+        if any(has_value(r) for r in mine):
+            continue
+        error, count, example = _commonest(mine, results.metric)
+        everywhere.append(FailedConfig(config, results.labels[config], mine[0].architecture, mine[0].params,
+                                       len(mine), dict(sorted(Counter(r.status for r in mine).items())),
+                                       error, count, example))
+    everywhere.sort(key=lambda f: (f.label, f.config))
+    partly = []
+    for c in ranked:
+        mine = rows[c.config]
+        done = {(r.date_range, r.repeat) for r in mine if has_value(r)}
+        failed = [r for r in mine if not has_value(r) and (r.date_range, r.repeat) not in done]
+        if not failed:
+            continue
+        error, count, example = _commonest(failed, results.metric)
+        partly.append(PartlyFailedConfig(c.config, c.label, c.rank, c.complete,
+                                         sorted({r.date_range for r in failed}),
+                                         len({r.date_range for r in mine}), error, count, example))
+    return everywhere, partly
+
+
+def _commonest(rows: list[Row], metric: str) -> tuple[str, int, str]:
+    lines = Counter(error_line(r, metric) for r in rows)
+    line, count = lines.most_common(1)[0]
+    return line, count, next(r.trial_id for r in rows if error_line(r, metric) == line)
