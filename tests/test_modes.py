@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -11,19 +12,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hpt_cli.architectures import get
+from hpt_cli.architectures import Architecture, get
+from hpt_cli.architectures.synthetic import HARTMANN6_MIN, hartmann6
 from hpt_cli.calibrate import rank_correlation, sample_spec
 from hpt_cli.cli import cli
 from hpt_cli.dates import DateRange, Length
 from hpt_cli.errors import HptError
+from hpt_cli.report.means import configuration_means
 from hpt_cli.runner.run_id import run_id
-from hpt_cli.search import expand, space
+from hpt_cli.search import StaticSearcher, expand, make_searcher, space
+from hpt_cli.search.adaptive import OptunaSearcher
+from hpt_cli.search.space import RandomSpace
 from hpt_cli.spec import parse_spec
 from hpt_cli.spec.auto import (
     AUTO_DATE_RANGES,
     AUTO_TRIALS,
     apply_auto,
     auto_spec,
+    best_configuration,
     find_stage1_run,
 )
 from hpt_cli.spec.domains import Fixed
@@ -147,7 +153,7 @@ def _fake_run(folder: Path, spec, rows: list[tuple[dict, str, float | None]]) ->
     ends = {r.start.isoformat(): r.end.isoformat() for r in spec.date_ranges}
     for i, (params, start, value) in enumerate(rows):
         fields = {"trial_id": f"t{i}", "status": "ok" if value is not None else "failed",
-                  "architecture": "mlp", "start": start, "end": ends[start], "repeat": 0, "seed": 1}
+                  "architecture": spec.architectures[0], "start": start, "end": ends[start], "repeat": 0, "seed": 1}
         lines.append(columns.line(fields, params, {} if value is None else {"val_mse": value}))
     (folder / "results.csv").write_text("".join(lines))
 
@@ -203,11 +209,178 @@ def test_hpt_run_auto_mlp_quick_then_stage2(tmp_path):
     (stage2,) = out.glob("mlp-auto-stage2-*")
     from hpt_cli.spec.auto import best_configuration
 
-    best, _ = best_configuration(str(stage1))
+    best, best_mean = best_configuration(str(stage1))
     params = json.loads((stage2 / "spec.json").read_text())["parameters"]
     assert {n: params[n] for n in ("lr", "decay", "patience")} == best
     assert set(params) == set(get("mlp").default_space)
     assert json.loads((stage2 / "spec.json").read_text())["date-range"] == [["2016-06-01", "2016-07-01"]]
+    # stage 2 re-ran stage 1's winner (the same trial, the same value): it recommends nothing worse
+    (winner,) = [r for r in read_csv(stage2) if r["hidden"] == ""]  # the other parameters at mlp's defaults
+    assert {n: winner[n] for n in ("batch_size", "l2")} == {"batch_size": "", "l2": ""}
+    assert winner["val_mse"] == {r["trial_id"]: r["val_mse"] for r in read_csv(stage1)}[winner["trial_id"]]
+    assert best_configuration(str(stage2))[1] <= best_mean
+
+
+# -- auto stage 2 re-evaluates stage 1's winner first ----------------------------------------------
+# A benchmark with learning-rate parameters, so it has a stage 2: Hartmann-6 with x1, x2 as the
+# "learning rate" and x3..x6 at their optimum when a configuration leaves them out (the
+# architecture's defaults). Stage 2's default space misses those defaults (x4's choices, x5's
+# log range exclude them), as mlp's excludes its l2 = 0: every configuration stage 2 draws is
+# worse than stage 1's winner, which only re-evaluating that winner can recommend.
+HARTMANN6_ARGMIN = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
+
+
+def _train_lr_hartmann6(params: dict, ctx) -> dict[str, float]:
+    x = tuple(float(params.get(f"x{i}", default)) for i, default in enumerate(HARTMANN6_ARGMIN, 1))
+    return {"val_mse": hartmann6(x) - HARTMANN6_MIN}
+
+
+LR_HARTMANN6 = Architecture(
+    name="lr-hartmann6", train=_train_lr_hartmann6,
+    default_space={"x1": {"distribution": "uniform", "low": 0.0, "high": 1.0},
+                   "x2": {"distribution": "uniform", "low": 0.0, "high": 1.0},
+                   "x3": {"distribution": "uniform", "low": 0.0, "high": 1.0},
+                   "x4": [0.1, 0.5, 0.9],
+                   "x5": {"distribution": "loguniform", "low": 0.4, "high": 1.0},
+                   "x6": {"distribution": "int", "low": 0, "high": 1}},
+    lr_params=("x1", "x2"), metrics=("val_mse",), needs_data=False,
+)
+LR_HARTMANN6_REF = "tests.test_modes:LR_HARTMANN6"
+
+
+def _run_in_process(spec, output: Path) -> Path:
+    """`hpt run` of `spec` in this process, as the runner does it (ask, train, tell, one row per
+    trial) with no workers: the run folder under `output`."""
+    folder = output / run_id(spec)
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(spec.to_json()))
+    columns = Columns(spec.parameter_names, ["val_mse"])
+    lines = [",".join(columns.header) + "\n"]
+    searcher = make_searcher(spec)
+    while (trial := searcher.ask()) is not None:
+        metrics = get(trial.architecture).train(dict(trial.params), None)
+        searcher.tell(trial, metrics)
+        start, end = trial.date_range.to_json()
+        fields = {"trial_id": trial.id, "status": "ok", "architecture": trial.architecture,
+                  "start": start, "end": end, "repeat": trial.repeat, "seed": trial.seed}
+        lines.append(columns.line(fields, trial.params, metrics))
+    (folder / "results.csv").write_text("".join(lines))
+    return folder
+
+
+def read_csv(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _auto_base(seed: int):
+    body = {"name": "bench", "architecture": LR_HARTMANN6_REF, "search": {"seed": seed},
+            "date-range": [r.to_json() for r in AUTO_DATE_RANGES]}
+    return parse_spec(json.dumps(body), today=date(2026, 11, 22))
+
+
+def _two_stages(output: Path, seed: int, strategy: str | None = None):
+    base = _auto_base(seed)
+    stage1 = _run_in_process(auto_spec(base, 1, str(output), strategy=strategy), output)
+    spec2 = auto_spec(base, 2, str(output), strategy=strategy)
+    return stage1, spec2, _run_in_process(spec2, output)
+
+
+def test_auto_stage2_runs_stage1s_winner_first_with_its_exact_values(tmp_path):
+    spec1 = apply_auto("mlp")
+    good = {"lr": 0.003, "decay": 0.95, "patience": 7}
+    other = {"lr": 0.05, "decay": 0.9, "patience": 3}
+    starts = [r.start.isoformat() for r in spec1.date_ranges]
+    _fake_run(tmp_path / run_id(spec1), spec1, [(good, s, 10.0) for s in starts] + [(other, s, 20.0) for s in starts])
+    winner, _ = best_configuration(str(tmp_path / run_id(spec1)))
+    assert winner == good and type(winner["patience"]) is int
+
+    spec2 = auto_spec("mlp", 2, str(tmp_path))  # random: configuration 0 is the winner
+    assert spec2.search.initial == (("mlp", good),)
+    trials = expand(spec2)
+    assert len(trials.space) == AUTO_TRIALS + 1 and len(trials) == (AUTO_TRIALS + 1) * 3
+    assert [(trials[t].params, trials[t].date_range) for t in range(3)] == [(good, r) for r in spec2.date_ranges]
+    assert all(set(trials[t].params) == set(get("mlp").default_space) for t in range(3, len(trials)))
+    # the searched configurations are the ones stage 2 drew before: the winner comes on top
+    assert [trials.space[c] for c in range(1, AUTO_TRIALS + 1)] == [RandomSpace(spec2)[c] for c in range(AUTO_TRIALS)]
+    assert isinstance(make_searcher(spec2), StaticSearcher)
+
+    tpe = apply_auto("mlp", 2, winner, strategy="tpe")  # adaptive: asked before the study
+    searcher = make_searcher(tpe)
+    assert isinstance(searcher, OptunaSearcher) and searcher.total() == (AUTO_TRIALS + 1) * 3
+    first = [searcher.ask() for _ in range(4)]
+    assert [(t.params, t.date_range) for t in first[:3]] == [(good, r) for r in tpe.date_ranges]
+    assert set(first[3].params) == set(get("mlp").default_space)
+    assert len(searcher.study.trials) == 1  # the winner is no study trial; the 4th trial's configuration is
+
+
+def test_only_auto_stage2_specs_get_an_initial_configuration():
+    assert apply_auto("mlp").search.initial == ()  # stage 1
+    stage2 = apply_auto("mlp", 2, {"lr": 0.01, "decay": 0.9, "patience": 5})
+    assert stage2.search.initial == (("mlp", {"lr": 0.01, "decay": 0.9, "patience": 5}),)
+    # stage 2's spec.json says so, and expands to the same trials
+    assert stage2.to_json()["search"]["initial"] == [{"lr": 0.01, "decay": 0.9, "patience": 5}]
+    again = parse_spec(json.dumps(stage2.to_json()), today=stage2.today)
+    assert [t.id for t in expand(again)] == [t.id for t in expand(stage2)]
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_stage2_never_recommends_worse_than_stage1s_winner(tmp_path, strategy, seed):
+    stage1, _, stage2 = _two_stages(tmp_path, seed, strategy)
+    winner, winner_mean = best_configuration(str(stage1))
+    best2, best2_mean = best_configuration(str(stage2))
+    assert best2_mean <= winner_mean
+    # stage 2 re-ran the winner's very trials (same ids, same values) ...
+    rows1 = {r["trial_id"]: r["val_mse"] for r in read_csv(stage1) if r["x1"] == repr(winner["x1"])}
+    rows2 = read_csv(stage2)
+    assert {r["trial_id"]: r["val_mse"] for r in rows2[:3]} == rows1
+    assert all(r["x3"] == "" for r in rows2[:3]) and all(r["x3"] != "" for r in rows2[3:])
+    # ... and needed to: every configuration stage 2 drew is worse than the winner
+    drawn = [m.mean for m in configuration_means(str(stage2))[1] if m.params != winner]
+    assert len(drawn) == AUTO_TRIALS and min(drawn) > winner_mean
+    assert best2 == winner
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_auto_stage2_same_inputs_and_seed_same_trials(tmp_path, strategy):
+    runs = [_two_stages(tmp_path / name, 3, strategy) for name in ("a", "b")]
+    (a1, _, a2), (b1, _, b2) = runs
+    assert (a1 / "results.csv").read_text() == (b1 / "results.csv").read_text()
+    assert (a2 / "results.csv").read_text() == (b2 / "results.csv").read_text()
+    other = _two_stages(tmp_path / "c", 4, strategy)[2]
+    assert read_csv(other)[3:] != read_csv(a2)[3:]  # another seed: other draws, the winner still first
+    assert all(r["x3"] == "" for r in read_csv(other)[:3])
+
+
+def test_a_resumed_adaptive_stage2_runs_the_winner_once_and_keeps_its_budget(tmp_path):
+    _, spec2, stage2 = _two_stages(tmp_path, 0, "tpe")
+    rows = read_csv(stage2)
+    resumed = make_searcher(spec2)
+    resumed.replay(rows[:3])  # only the winner's rows: nothing for the study, nothing to rerun
+    first = resumed.ask()
+    assert resumed.started == 1 and set(first.params) == set(LR_HARTMANN6.default_space)
+    done = make_searcher(spec2)
+    done.replay(rows)  # all of them: the 12 searched configurations fill the budget
+    assert done.ask() is None and done.started == AUTO_TRIALS and len(done.study.trials) == AUTO_TRIALS
+
+
+def test_hpt_run_auto_stage2_reevaluates_stage1s_winner(tmp_path):
+    out = tmp_path / "runs"
+    env = subprocess_env()
+    for stage in ("1", "2"):
+        done = subprocess.run([HPT, "run", "--auto", LR_HARTMANN6_REF, "--stage", stage, "--trials", "4",
+                               "-o", str(out), "-j", "2"], capture_output=True, text=True, env=env,
+                              timeout=120, cwd=tmp_path, check=False)
+        assert done.returncode == 0, done.stderr
+    (stage1,) = out.glob("lr-hartmann6-auto-stage1-*")
+    (stage2,) = out.glob("lr-hartmann6-auto-stage2-*")
+    winner, winner_mean = best_configuration(str(stage1))
+    assert best_configuration(str(stage2))[1] <= winner_mean
+    rows1 = {r["trial_id"]: r["val_mse"] for r in read_csv(stage1) if r["x1"] == repr(winner["x1"])}
+    rows2 = {r["trial_id"]: r["val_mse"] for r in read_csv(stage2) if r["x3"] == ""}
+    assert rows2 == rows1 and len(read_csv(stage2)) == (4 + 1) * 3
+    assert "auto stage 2: best mean val_mse" in done.stderr
 
 
 def test_hpt_run_usage_errors():

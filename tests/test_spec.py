@@ -212,3 +212,61 @@ def test_per_architecture_parameter_blocks():
 def test_command_spec_defaults_architecture_to_command():
     spec = parse_spec('{"command": ["python", "t.py", "{x}", "{trial_id}"], "parameters": {"x": [1]}}', today=TODAY)
     assert spec.architectures == ("command",) and spec.command == ("python", "t.py", "{x}", "{trial_id}")
+
+
+# -- search.initial: configurations run before the search's own ------------------------------------
+@pytest.mark.parametrize(
+    "search, expected",
+    [
+        ('{"initial": {"lr": 0.1}}',
+         's.json:1: search.initial: expected a list of configurations, e.g. [{"lr": 0.01}], got an object'),
+        ('{"initial": [0.1]}',
+         's.json:1: search.initial[0]: expected an object of parameter values, e.g. {"lr": 0.01}, got a number'),
+        ('{"initial": [{"lr": 0.1, "hiden": [8]}]}',
+         "s.json:1: search.initial[0].hiden: 'hiden' is not a parameter of mlp in this spec; did you mean 'hidden'?"),
+        ('{"initial": [{"lr": 0.1}, {"lr": 0.1}]}', "s.json:1: search.initial[1]: this configuration is listed twice"),
+        ('{"initial": [{"architecture": "ridge", "lr": 0.1}]}',
+         "s.json:1: search.initial[0].architecture: 'ridge' is not an architecture of this spec; one of mlp"),
+    ],
+)
+def test_initial_problems(search, expected):
+    text = f'{{"architecture": "mlp", "parameters": {{"lr": [0.01, 0.1], "hidden": [[8], [16]]}}, "search": {search}}}'
+    assert problems(text) == [expected]
+
+
+def test_initial_with_several_architectures_names_its_own():
+    body = {"architecture": ["ridge", "mlp"],
+            "parameters": {"ridge": {"alpha": [1, 10]}, "mlp": {"lr": [0.1], "hidden": [[8], [16]]}},
+            "search": {"initial": [{"alpha": 3}]}}
+    assert problems(json.dumps(body)) == [
+        's.json:1: search.initial[0]: this spec has several architectures: say which this configuration is for '
+        'with "architecture": one of ridge, mlp']
+    body["search"]["initial"] = [{"architecture": "ridge", "alpha": 3}, {"architecture": "mlp", "lr": 0.5}]
+    spec = parse_spec(json.dumps(body), today=TODAY)
+    assert spec.search.initial == (("ridge", {"alpha": 3}), ("mlp", {"lr": 0.5}))
+    assert parse_spec(json.dumps(spec.to_json()), today=TODAY).to_json() == spec.to_json()
+
+
+def test_initial_of_a_command_spec_gives_what_the_command_uses():
+    body = {"command": ["python", "t.py", "{x}"], "parameters": {"x": [1, 2], "y": [3]},
+            "search": {"initial": [{"y": 4}]}}
+    assert problems(json.dumps(body)) == ["s.json:1: search.initial[0]: the command uses x: give it a value here too"]
+    body["search"]["initial"] = [{"x": 9}]
+    assert parse_spec(json.dumps(body), today=TODAY).search.initial == (("command", {"x": 9}),)
+
+
+def test_initial_configurations_come_first_and_leave_the_rest_as_it_was():
+    from hpt_cli.search import expand
+
+    body = {"architecture": "mlp", "parameters": {"lr": [0.01, 0.1], "hidden": [[8], [16]]},
+            "date-range": [["2015-01-01", "2015-02-01"], ["2015-02-01", "2015-03-01"]]}
+    plain = expand(parse_spec(json.dumps(body), today=TODAY))
+    body["search"] = {"initial": [{"lr": 0.003, "hidden": [64]}, {"lr": 0.01}]}
+    spec = parse_spec(json.dumps(body), today=TODAY)
+    trials = expand(spec)
+    assert len(trials) == len(plain) + 4
+    assert [(t.params, str(t.date_range)) for t in list(trials)[:4]] == [
+        ({"lr": 0.003, "hidden": [64]}, "2015-01-01..2015-02-01"), ({"lr": 0.003, "hidden": [64]}, "2015-02-01..2015-03-01"),
+        ({"lr": 0.01}, "2015-01-01..2015-02-01"), ({"lr": 0.01}, "2015-02-01..2015-03-01")]
+    assert [t.id for t in list(trials)[4:]] == [t.id for t in plain]  # the grid's own trials, unchanged
+    assert spec.to_json()["search"]["initial"] == [{"lr": 0.003, "hidden": [64]}, {"lr": 0.01}]

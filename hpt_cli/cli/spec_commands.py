@@ -123,9 +123,11 @@ def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
     s = spec.search
     order = f", {s.order} order" if s.strategy == "grid" else ""
     quick = f", {spec.trial.epochs} epochs" if spec.mode == "quick" else ""
+    n = len(s.initial)
+    initial = f", {n} initial configuration{'s' if n > 1 else ''} first" if n else ""
     out = [
         f"spec     {spec_path} ({spec.name})" + (" in quick mode" if spec.mode == "quick" else ""),
-        f"search   {s.strategy}{order}, seed {s.seed}{quick}",
+        f"search   {s.strategy}{order}, seed {s.seed}{quick}{initial}",
         f"trials   {'up to ' if s.strategy not in ('grid', 'random') else ''}{len(trials)} = "
         f"{len(trials.space)} configurations x {describe_ranges(spec)}"
         f" x {s.repeats} repeat{'s' if s.repeats != 1 else ''}",

@@ -12,6 +12,13 @@ never wait for the sampler to learn.
 A configuration proposed twice (small categorical spaces) shares the first one's trials and is
 told the same value; it counts against the budget, so the search always ends.
 
+The spec's `search.initial` configurations (a baseline; auto stage 2: stage 1's winner) are
+handed out first, before the study asks for anything, on top of the `search.trials` budget and
+whatever `search.max_time` says. They are not study trials: one may leave parameters out (at the
+architecture's defaults) or lie outside the space, and `study.enqueue_trial` with a value missing
+lets the sampler draw it, which would run another configuration. Should the study propose an
+initial configuration itself, it shares its trials, as a configuration proposed twice does.
+
 `replay(rows)` feeds the rows of an earlier attempt of the same run to the study before the first
 ask: complete configurations become finished study trials and count against the budget;
 incomplete ones are asked first, and only their missing trials run. A resumed search then goes on
@@ -81,8 +88,8 @@ class _Config:
 
 
 class OptunaSearcher(Searcher):
-    """A Searcher over an in-memory Optuna study; `clock` (seconds) times search.max_time, and
-    `sampler` replaces the strategy's own (tests)."""
+    """A Searcher over an in-memory Optuna study; `clock` (seconds) times search.max_time,
+    `sampler` replaces the strategy's own (tests); the spec's `search.initial` configurations run first."""
 
     def __init__(self, spec: Spec, clock: Callable[[], float] = time.monotonic,
                  sampler: optuna.samplers.BaseSampler | None = None):
@@ -109,15 +116,22 @@ class OptunaSearcher(Searcher):
         self._configs: dict[str, _Config] = {}  # config key -> configuration
         self._of_trial: dict[str, _Config] = {}  # trial id -> its configuration
         self._known: dict[str, float | None] = {}  # trial id -> objective, from replayed rows
+        self.initial = tuple((arch, dict(params)) for arch, params in s.initial)
+        self._initial_keys = {_key(arch, params) for arch, params in self.initial}
+        self._initial_added = False
 
     # -- the Searcher seam -----------------------------------------------------------------------
     def total(self) -> int:
         """An upper bound: max_time or repeated proposals may end the search sooner."""
-        return self.budget * self.per_config
+        return (len(self.initial) + self.budget) * self.per_config
 
     def ask(self) -> Trial | None:
         if self._deadline is None and self.max_time is not None:
             self._deadline = self.clock() + self.max_time
+        if not self._initial_added:  # first out (after replay, which may have their rows)
+            self._initial_added = True
+            for c, (arch, params) in enumerate(self.initial):
+                self._add(_key(arch, params), self._trials(c, arch, params), [])
         while not self._queue:
             if self.started >= self.budget:
                 return None
@@ -137,11 +151,13 @@ class OptunaSearcher(Searcher):
     def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
         groups: dict[str, tuple[str, dict[str, Any], set[str]]] = {}
         for row in rows:
+            self._known[row["trial_id"]] = self._row_objective(row)
             fit = self.space.from_row(row)
             if fit is None:
                 continue
             arch, values = fit
-            self._known[row["trial_id"]] = self._row_objective(row)
+            if _key(arch, self.space.decode(arch, values)) in self._initial_keys:
+                continue  # an initial configuration: no study trial, as on a fresh start
             key = canonical_json([arch, values])
             groups.setdefault(key, (arch, values, set()))[2].add(row["trial_id"])
         for arch, values, ids in groups.values():
@@ -167,22 +183,20 @@ class OptunaSearcher(Searcher):
     def _start_configuration(self) -> None:
         study_trial = self.study.ask()
         arch, params = self.space.suggest(study_trial)
-        c = self.started
+        c = len(self.initial) + self.started
         self.started += 1
-        key = canonical_json({"architecture": arch, "params": params})
+        key = _key(arch, params)
         config = self._configs.get(key)
         if config is not None:  # proposed before: same trials, same value
             config.waiting.append(study_trial)
             if config.finished:
                 self._finish(config)
             return
-        trials = [
-            Trial(index=c * self.per_config + r * len(self.date_ranges) + d, architecture=arch,
-                  params=params, date_range=date_range, repeat=r, seed=self.repeat_seeds[r])
-            for r in range(self.repeats)
-            for d, date_range in enumerate(self.date_ranges)
-        ]
-        config = _Config(tuple(t.id for t in trials), [study_trial])
+        self._add(key, self._trials(c, arch, params), [study_trial])
+
+    def _add(self, key: str, trials: list[Trial], waiting: list[OptunaTrial]) -> None:
+        """A new configuration: its trials queued, but those with a row already (replayed)."""
+        config = _Config(tuple(t.id for t in trials), waiting)
         self._configs[key] = config
         for t in trials:
             self._of_trial[t.id] = config
@@ -192,6 +206,15 @@ class OptunaSearcher(Searcher):
                 self._queue.append(t)
         if len(config.results) == len(config.trial_ids):
             self._finish(config)
+
+    def _trials(self, c: int, arch: str, params: dict[str, Any]) -> list[Trial]:
+        """Configuration `c`'s trials: repeats outer, date ranges inner (as TrialSequence)."""
+        return [
+            Trial(index=c * self.per_config + r * len(self.date_ranges) + d, architecture=arch,
+                  params=params, date_range=date_range, repeat=r, seed=self.repeat_seeds[r])
+            for r in range(self.repeats)
+            for d, date_range in enumerate(self.date_ranges)
+        ]
 
     def _finish(self, config: _Config) -> None:
         if not config.finished:
@@ -213,6 +236,10 @@ class OptunaSearcher(Searcher):
 
     def _row_objective(self, row: Mapping[str, str]) -> float | None:
         return _finite(row.get(self.metric)) if row.get("status") == "ok" else None
+
+
+def _key(arch: str, params: Mapping[str, Any]) -> str:
+    return canonical_json({"architecture": arch, "params": params})
 
 
 def _finite(value: Any) -> float | None:

@@ -68,6 +68,31 @@ class TrialSequence(Sequence):
             yield self[t]
 
 
+Configuration = tuple[str, dict[str, Any]]  # (architecture, params): what a space's [c] gives
+
+
+class InitialFirst:
+    """A space's configurations after given ones: configuration c < len(initial) is initial[c],
+    then the space's own in their order (auto stage 2: stage 1's winner first). The space's
+    configurations keep their values and trial ids, so a random space stays prefix-stable."""
+
+    def __init__(self, initial: Sequence[Configuration], space):
+        self.initial = tuple((arch, dict(params)) for arch, params in initial)
+        self.space = space
+        self.architectures = space.architectures
+
+    def __len__(self) -> int:
+        return len(self.initial) + len(self.space)
+
+    def __getitem__(self, c: int) -> Configuration:
+        if not 0 <= c < len(self):
+            raise IndexError(c)
+        if c < len(self.initial):
+            arch, params = self.initial[c]
+            return arch, dict(params)
+        return self.space[c - len(self.initial)]
+
+
 class StaticSearcher(Searcher):
     """Grid and random search: the trials are known up front, in a seeded order."""
 

@@ -4,7 +4,9 @@ Stage 1 tunes the architecture's learning-rate parameters (`Architecture.lr_para
 learning rate, decay, early-stopping patience) over their `default_space` domains, every other
 parameter left at the architecture's own default. Stage 2 tunes the rest of the default space
 with the learning-rate parameters fixed at stage 1's best configuration (the best mean
-objective over the date ranges), read from stage 1's run folder in the same output.
+objective over the date ranges), read from stage 1's run folder in the same output. Stage 2
+re-evaluates stage 1's winner first (its `search.initial`): without it, stage 2 could only
+recommend configurations other than the one stage 1 found, and end up slightly worse than it.
 
 An architecture with no learning-rate parameters (ridge) has its whole default space tuned in
 stage 1, and no stage 2.
@@ -28,7 +30,8 @@ from hpt_cli.spec.parse import parse_spec
 __all__ = ["AUTO_DATE_RANGES", "AUTO_STRATEGY", "AUTO_TRIALS", "apply_auto", "auto_base",
            "auto_spec", "best_configuration", "find_stage1_run"]
 
-AUTO_TRIALS = 12  # configurations per stage: a modest budget (12 x 3 date ranges = 36 trials)
+AUTO_TRIALS = 12  # configurations per stage: a modest budget (12 x 3 date ranges = 36 trials;
+# stage 2 runs stage 1's winner on top of them)
 # The strategy of both stages. "random" until an adaptive searcher lands in hpt_cli/search; then
 # "tpe" is the better default (it spends a small budget where the good values are).
 AUTO_STRATEGY = "random"
@@ -108,6 +111,8 @@ def apply_auto(spec_or_arch: Spec | str, stage: int = 1, best_params: dict[str, 
                      "trials": trials or s.trials or AUTO_TRIALS, "seed": s.seed, "repeats": s.repeats}
     if s.max_time is not None:
         doc["search"]["max_time"] = s.max_time
+    if stage == 2:  # stage 1's winner as it ran there (the rest at the architecture's defaults), first
+        doc["search"]["initial"] = [{n: best_params[n] for n in lr}]
     spec = parse_spec(json.dumps(doc), source=f"auto stage {stage} of {arch.name}", today=base.today)
     return replace(spec, rolling=base.rolling)
 

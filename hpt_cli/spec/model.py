@@ -20,6 +20,9 @@ class Search:
     order: str = "shuffled"  # grid: shuffled | sequential
     repeats: int = 1
     max_time: float | None = None  # adaptive search: seconds after which no configuration is proposed
+    # configurations run before the search's own, as (architecture, params); a parameter left out
+    # is not passed to the trial, so the architecture's default applies (auto stage 2: stage 1's winner)
+    initial: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ class Spec:
             out["search"]["trials"] = s.trials
         if s.max_time is not None:
             out["search"]["max_time"] = s.max_time
+        if s.initial:
+            several = len(self.architectures) > 1
+            out["search"]["initial"] = [{"architecture": a, **p} if several else dict(p) for a, p in s.initial]
         out["objective"] = {"metric": self.objective.metric, "mode": self.objective.mode}
         out["metrics"] = list(self.metrics)
         d = self.data

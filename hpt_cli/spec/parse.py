@@ -213,7 +213,8 @@ class Checker:
         if command is not None:
             self.placeholders(command, [name for _, name, _ in located])
         date_ranges, rolling = self.date_ranges(top, today)
-        search = self.search(get("search"), located)
+        names = {a: [n for n, _ in ps] for a, ps in per_architecture or ((a, parameters) for a in architectures)}
+        search = self.search(get("search"), located, names, command)
         objective = self.objective(get("objective"))
         spec = Spec(
             name=self.text(get("name"), "name", default_name or (architectures or ("spec",))[0]),
@@ -448,7 +449,8 @@ class Checker:
             self.problem(jsonpos.join(path, exc.field) if exc.field else path, str(exc))
             return None
 
-    def search(self, value: Any, located: list[tuple[str, str, Domain]]) -> Search:
+    def search(self, value: Any, located: list[tuple[str, str, Domain]], names: dict[str, list[str]],
+               command: tuple[str, ...] | None) -> Search:
         s = self.obj(value, "search", _keys("properties", "search")) if value is not _MISSING else {}
         s = s or {}
         has_distribution = any(isinstance(d, Distribution) for _, _, d in located)
@@ -469,7 +471,68 @@ class Checker:
             order=self.choice(s.get("order", _MISSING), "search.order", ("shuffled", "sequential"), "shuffled"),
             repeats=self.integer(s.get("repeats", _MISSING), "search.repeats", 1, 1),
             max_time=self.convert(s.get("max_time", _MISSING), "search.max_time", parse_duration),
+            initial=self.initial(s.get("initial", _MISSING), names, command),
         )
+
+    def initial(self, value: Any, names: dict[str, list[str]], command: tuple[str, ...] | None
+                ) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """search.initial: [{"lr": 0.01, ...}, ...], configurations run before the search's own; with
+        several architectures each names its own ("architecture": "mlp"). `names`: each
+        architecture's parameter names."""
+        if value is _MISSING:
+            return ()
+        where = "search.initial"
+        if not isinstance(value, list):
+            self.problem(where, f"expected a list of configurations, e.g. [{{\"lr\": 0.01}}], got {_type_name(value)}")
+            return ()
+        architectures = tuple(names)
+        used = set()  # the parameters a command's placeholders name: a command trial needs them all
+        for item in command or ():
+            try:
+                used.update(f for _, f, _, _ in string.Formatter().parse(item) if f)
+            except ValueError:
+                pass  # said by placeholders()
+        out, seen = [], set()
+        for i, item in enumerate(value):
+            path = jsonpos.join(where, i)
+            if not isinstance(item, dict):
+                self.problem(path, f"expected an object of parameter values, e.g. {{\"lr\": 0.01}}, "
+                                   f"got {_type_name(item)}")
+                continue
+            params = dict(item)
+            arch = params.pop("architecture", None)
+            if arch is None:
+                if len(architectures) > 1:
+                    self.problem(path, "this spec has several architectures: say which this configuration is "
+                                       f"for with \"architecture\": one of {', '.join(architectures)}")
+                    continue
+                arch = architectures[0] if architectures else None
+            elif not isinstance(arch, str) or arch not in names:
+                self.problem(jsonpos.join(path, "architecture"),
+                             f"{arch!r} is not an architecture of this spec; one of {', '.join(architectures)}")
+                continue
+            if arch is None:
+                continue
+            known = names[arch]
+            ok = True
+            for key in params:
+                if key not in known:
+                    hint = difflib.get_close_matches(key, known, n=1)
+                    tail = f"did you mean '{hint[0]}'?" if hint else f"its parameters: {', '.join(known) or 'none'}"
+                    self.problem(jsonpos.join(path, key), f"'{key}' is not a parameter of {arch} in this spec; {tail}")
+                    ok = False
+            missing = [n for n in known if n in used and n not in params]
+            if missing:
+                self.problem(path, f"the command uses {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'}"
+                                   " a value here too")
+                ok = False
+            key = json.dumps([arch, params], sort_keys=True)
+            if ok and key in seen:
+                self.problem(path, "this configuration is listed twice")
+            elif ok:
+                seen.add(key)
+                out.append((arch, params))
+        return tuple(out)
 
     def objective(self, value: Any) -> Objective:
         if value is _MISSING:
