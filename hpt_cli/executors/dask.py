@@ -12,6 +12,7 @@ when the executor starts, never at hpt import time.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 import uuid
@@ -23,6 +24,8 @@ from typing import Any
 from hpt_cli.errors import HptError
 from hpt_cli.executors.base import Executor, Job, JobResult, JobStatus
 
+_HANDSHAKE_MARGIN_S = 1.0  # the connect (handshake included) gets connect_timeout + at most this
+_CLOSE_TIMEOUT_S = 5.0  # how long closing a client that failed to start may take
 _BACKSTOP_S = 30.0  # client-side deadline: timeout + this after the task said it started
 _CANCEL_GRACE_S = 10.0  # how long shutdown(cancel=True) waits for tasks to kill their trials
 _CAPACITY_TTL_S = 2.0  # how long a reading of the cluster's size is reused by free_slots()
@@ -88,8 +91,7 @@ class DaskExecutor(Executor):
             raise RuntimeError("this executor was shut down; make a new one")
         if self._started:
             return
-        from distributed import Client
-        from distributed.comm import parse_address
+        from distributed.comm import CommClosedError, parse_address
 
         try:
             scheme, location = parse_address(self.scheduler)  # host:port alone means tcp
@@ -101,9 +103,14 @@ class DaskExecutor(Executor):
             raise DaskUnavailable(f"--scheduler {self.scheduler}: not a Dask scheduler address ({exc}); "
                                   "give tcp://host:8786") from None
         try:
-            self._client = Client(self.scheduler, timeout=self.connect_timeout,
-                                  set_as_default=False)
-        except Exception as exc:  # noqa: BLE001 - refused, timed out, or not a Dask scheduler at all
+            self._client = _connect(self.scheduler, self.connect_timeout)
+        except (TimeoutError, CommClosedError) as exc:  # connected, but no Dask handshake came back
+            raise DaskUnavailable(
+                f"no Dask scheduler answered at {self.scheduler} within {self.connect_timeout:g} s "
+                f"({type(exc).__name__}): something there accepts connections but does not speak "
+                f"the Dask protocol; did you give the dashboard port? the scheduler listens on "
+                f"8786 by default (tcp://host:8786)") from None
+        except Exception as exc:  # refused, or no TCP connection within the timeout
             raise DaskUnavailable(
                 f"cannot reach the Dask scheduler at {self.scheduler} within "
                 f"{self.connect_timeout:g} s ({type(exc).__name__}); start one with "
@@ -331,6 +338,38 @@ class DaskExecutor(Executor):
             event.clear()  # removes the event from the scheduler
         except OSError:
             pass
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A `distributed.Client` connected to the scheduler at `address`, or an exception within
+    about `timeout` seconds; a failed attempt leaves no thread or connection behind.
+
+    `Client(address, timeout=...)` bounds only the TCP connect (with its retries): the Dask
+    handshake that follows (`distributed.comm.connect` writes its handshake, then awaits the
+    peer's with no deadline) waits forever on a peer that accepts the connection but never
+    answers in Dask's framing, such as the scheduler's HTTP dashboard or any other TCP service.
+    So the whole start (connect, handshake, registration) runs under one deadline on the client's
+    event loop (`sync(..., callback_timeout=...)`, which cancels it there), a little past
+    `timeout` so that a scheduler that cannot be reached at all still fails as an OSError from
+    the connect itself. Raises TimeoutError when that deadline passes (connected, no handshake),
+    CommClosedError when the peer hung up instead of answering, OSError when nothing accepted the
+    connection."""
+    from distributed import Client
+
+    deadline = timeout + min(_HANDSHAKE_MARGIN_S, timeout / 2)
+
+    class _BoundedClient(Client):
+        def start(self, **kwargs: Any) -> None:
+            try:
+                super().start(callback_timeout=deadline, **kwargs)  # Client.start -> sync()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.close(timeout=_CLOSE_TIMEOUT_S)
+                with contextlib.suppress(Exception):  # close() skips this for a client that
+                    self._loop_runner.stop()  # _start had already closed: the IO loop thread
+                raise
+
+    return _BoundedClient(address, timeout=timeout, set_as_default=False)
 
 
 def _describe(exc: BaseException) -> str:
