@@ -32,8 +32,9 @@ __all__ = ["AUTO_DATE_RANGES", "AUTO_STRATEGY", "AUTO_TRIALS", "apply_auto", "au
 
 AUTO_TRIALS = 12  # configurations per stage: a modest budget (12 x 3 date ranges = 36 trials;
 # stage 2 runs stage 1's winner on top of them)
-# The strategy of both stages. "random" until an adaptive searcher lands in hpt_cli/search; then
-# "tpe" is the better default (it spends a small budget where the good values are).
+# The strategy of both stages when the spec names none. Random: at 12 configurations Optuna's TPE
+# would draw its first 10 (n_startup_trials) at random too. `--auto SPEC` with "search":
+# {"strategy": "tpe", "trials": 60} uses TPE for a larger budget.
 AUTO_STRATEGY = "random"
 # With no spec: the last three half-years before 2016-07-01. The bundled data runs to
 # 2016-08-28, so each range still has its month of validation data after its end; three ranges
