@@ -87,18 +87,59 @@ def parse_date(text: str) -> date:
 def rolling_windows(end: date, count: int, length: Length, step: Length) -> list[DateRange]:
     """`count` windows of `length`, the last one ending at `end`, each `step` after the previous.
 
-    Returned oldest first. Every window is computed from `end` directly (not by repeated
-    stepping), so month-end clamping never drifts.
+    Returned oldest first. Window i (0 = the last) ends at `end - i*step` and starts at
+    `end - (i*step + length)`: both computed from the anchor `end` in one shift, never by
+    repeated stepping, so with `step == length` the windows lie side by side (each one's end is
+    the next one's start) and month-end clamping never drifts. When the anchor is the last day of
+    its month, month shifts keep to month ends (2016-04-30 minus 1M is 2016-03-31). When step and
+    length mix day units (D, W) with month units (M, Y), a window starts `length` before its end.
     """
+    keep_ends = _is_month_end(end)
     windows = []
-    for k in range(count - 1, -1, -1):
-        window_end = _shift(end, step, k)
-        windows.append(DateRange(length.add_to(window_end, -1), window_end))
+    for i in range(count - 1, -1, -1):
+        back = _times(step, i)
+        window_end = _back(end, back, keep_ends)
+        if _monthly(step) == _monthly(length):
+            window_start = _back(end, _plus(back, length), keep_ends)
+        else:
+            window_start = _back(window_end, length, keep_ends)
+        windows.append(DateRange(window_start, window_end))
     return windows
 
 
-def _shift(day: date, step: Length, times: int) -> date:
-    return Length(step.count * times, step.unit).add_to(day, -1) if times else day
+def _monthly(length: Length) -> bool:
+    return length.unit in ("M", "Y")
+
+
+def _in_base_unit(length: Length) -> int:
+    """Months for M and Y, days for D and W."""
+    return length.count * {"D": 1, "W": 7, "M": 1, "Y": 12}[length.unit]
+
+
+def _times(length: Length, n: int) -> Length:
+    return Length(length.count * n, length.unit)
+
+
+def _plus(a: Length, b: Length) -> Length:
+    """The sum of two lengths of the same kind (both in days or weeks, or both in months or years)."""
+    if a.unit == b.unit:
+        return Length(a.count + b.count, a.unit)
+    return Length(_in_base_unit(a) + _in_base_unit(b), "M" if _monthly(a) else "D")
+
+
+def _back(day: date, length: Length, keep_ends: bool) -> date:
+    """`day` minus `length`; with `keep_ends`, the last day of a month maps to the last day of a month."""
+    if keep_ends and _monthly(length) and _is_month_end(day):
+        return _month_end(add_months(day.replace(day=1), -_in_base_unit(length)))
+    return length.add_to(day, -1)
+
+
+def _is_month_end(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 def month_start(day: date) -> date:

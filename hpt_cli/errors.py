@@ -6,6 +6,9 @@ here knows about click.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from dataclasses import dataclass
 
 
@@ -66,3 +69,32 @@ class Interrupted(HptError):
     """SIGINT/SIGTERM before the run started (e.g. while waiting for a lock)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+# -- disk errors -------------------------------------------------------------------------------
+# A full disk or quota is the environment's problem, not a trial's: hpt stops with exit 4 and a
+# rerun (after freeing space) resumes. These read an OSError, or a trial's error text.
+
+RESUMES = "rerun the same command: finished rows are kept and the run resumes"
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_TEXT = re.compile(
+    "|".join([*(re.escape(f"[Errno {n}]") for n in _DISK_FULL_ERRNOS),
+              *(re.escape(os.strerror(n)) for n in _DISK_FULL_ERRNOS)]),
+    re.IGNORECASE,
+)
+
+
+def write_fix(exc: OSError) -> str:
+    """What to do about a failed write of the run folder, for the end of a one-line error."""
+    if exc.errno in _DISK_FULL_ERRNOS:
+        return f"free space there and {RESUMES}"
+    if exc.errno == errno.EFBIG:
+        return f"raise the file size limit (ulimit -f) and {RESUMES}"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make it writable and {RESUMES}"
+    return f"fix that and {RESUMES}"
+
+
+def is_disk_full(error: str | None) -> bool:
+    """Whether a trial's error text says a disk (or quota) was full: ENOSPC or EDQUOT."""
+    return bool(error) and _DISK_FULL_TEXT.search(error) is not None

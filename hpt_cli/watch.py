@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.errors import HptError
-from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, is_gcs, make_client
+from hpt_cli.sanitize import plain
+from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, describe, is_gcs, make_client, transient
+from hpt_cli.storage.lock import LOCK_NAME
 
 
 class LocalSource:
@@ -32,6 +34,9 @@ class LocalSource:
                 return fh.read()
         except FileNotFoundError:
             return None
+
+    def exists(self) -> bool:
+        return self.folder.is_dir()
 
 
 class GcsSource:
@@ -49,6 +54,12 @@ class GcsSource:
         if blob.size <= start:
             return b""
         return blob.download_as_bytes(start=start, timeout=CALL_TIMEOUT, checksum=None)
+
+    def exists(self) -> bool:
+        """A run folder has spec.json and results.csv from its start; `.lock` comes first of all
+        (before the run uploads the other two), so a run that has just started counts too."""
+        return any(self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT) is not None
+                   for name in ("spec.json", "results.csv", LOCK_NAME))
 
 
 def open_source(uri: str):
@@ -170,17 +181,32 @@ class Watcher:
 def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: float | None = None,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
     """Follow the run at `uri` until its summary appears; returns the run's exit code."""
-    if not is_gcs(uri) and not Path(uri).is_dir():  # on gs:// the run may not have started yet
+    source = open_source(uri)
+    if not source.exists():
         raise HptError(f"{uri}: no such run folder; give the folder `hpt run` printed (<output>/<run-id>)")
-    watcher = Watcher(open_source(uri))
+    watcher = Watcher(source)
     started = clock()
     say(f"watching {watcher.source.uri}")
     shown = None
+    outage = False  # said that storage stopped answering; said again once it answers
     while True:
-        for row in watcher.poll():
+        try:
+            rows = watcher.poll()
+        except Exception as exc:  # noqa: BLE001 - only storage failures that may pass are kept
+            if not (is_gcs(uri) and transient(exc)):
+                raise
+            if not outage:
+                say(f"storage not answering ({describe(exc)}); still watching")
+                outage = True
+            rows = []
+        else:
+            if outage:
+                say("storage answers again")
+                outage = False
+        for row in rows:
             if row.get("status") not in ("ok", "stopped"):  # stopped early is not a failure
                 say(f"{row.get('status')}: {row.get('trial_id')} {row.get('architecture')} "
-                    f"{row.get('start')}..{row.get('end')} {row.get('error', '')}".rstrip())
+                    f"{row.get('start')}..{row.get('end')} {plain(row.get('error') or '')}".rstrip())
         line = watcher.tally.line()
         if watcher.header is not None and line != shown:
             say(line)

@@ -73,6 +73,46 @@ def test_expand_rolling_with_today():
     assert "ridge         2016-05-01..2016-08-01  10\n" in result.output
 
 
+@pytest.mark.parametrize(
+    "day, message",
+    [
+        ("2015-02-29", "2015-02-29 is not a day of the calendar (February 2015 has 28 days)"),
+        ("2016-04-31", "2016-04-31 is not a day of the calendar (April 2016 has 30 days)"),
+        ("2016-13-01", "2016-13-01 is not a day of the calendar (years from 0001, months 01 to 12)"),
+        ("2016-8-5", "expected an ISO date YYYY-MM-DD such as 2016-08-15, got '2016-8-5'"),
+        ("2016/08/05", "expected an ISO date YYYY-MM-DD such as 2016-08-15, got '2016/08/05'"),
+    ],
+)
+def test_today_must_be_a_strict_iso_day(day, message):
+    # review F13: 2015-02-29 was said not to match '%Y-%m-%d', while 2016-8-5 was accepted
+    rolling = str(ROOT / "experiments/rolling.json")
+    for command in ("expand", "validate"):
+        result = CliRunner().invoke(cli, [command, rolling, "--today", day])
+        assert result.exit_code == 2
+        assert f"Invalid value for '--today': {message}\n" in result.output
+
+
+def test_today_metavar_in_help():
+    for command in (["expand"], ["validate"], ["run"], ["calibrate"]):
+        help_text = run(*command, "--help").output
+        assert "--today YYYY-MM-DD" in help_text and "%Y" not in help_text
+
+
+def test_today_sets_the_run_day_for_run_too(tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(ROOT / "experiments/rolling.json"), "--today", "2016-02-30",
+                                      "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "2016-02-30 is not a day of the calendar (February 2016 has 29 days)" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_rolling_spec_outside_the_data_suggests_today():
+    # review F13: a rolling spec was pointed at the seed spec's dates; its fix is --today
+    result = run("validate", str(ROOT / "experiments/rolling.json"), "--today", "2026-11-22")
+    assert result.exit_code == 0
+    assert "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-28)" in result.stderr
+    assert "seed-lstm-attention-bundled" not in result.stderr
+
+
 def test_bad_spec_exit_2_one_line_no_traceback(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"architecture": "mlp",\n "paramters": {"lr": [1]}}')

@@ -11,6 +11,7 @@ import pytest
 from hpt_cli.datasets import bundled_path, check_coverage, load_dataset
 from hpt_cli.dates import DateRange, Length
 from hpt_cli.errors import DataError
+from hpt_cli.spec import parse_spec
 from hpt_cli.spec.model import DataSpec
 
 Q1_2014 = DateRange(date(2014, 1, 1), date(2014, 4, 1))
@@ -129,6 +130,50 @@ def test_coverage_names_a_range_with_no_training_rows():
                               "the data covers 2001-01-22..2016-08-28; the bundled demo data ends in 2016: "
                               "set \"data\" to a file that covers these dates, or move them into 2001-2016 "
                               "(as experiments/seed-lstm-attention-bundled.json does)")
+
+
+def _rolling_spec(today: str, end: str = "today"):
+    return parse_spec(
+        '{"architecture": "ridge", "date-range": {"rolling": {"count": 3, "length": "3M", "step": "1M", '
+        f'"end": "{end}"}}}}}}', today=date.fromisoformat(today),
+    )
+
+
+def test_coverage_of_rolling_windows_after_the_data_suggests_today():
+    # review F13: a rolling spec was told to copy the seed spec's dates; its fix is --today
+    spec = _rolling_spec("2026-11-22")
+    with pytest.raises(DataError) as err:
+        check_coverage(spec.data, spec.date_ranges, spec.rolling)
+    assert str(err.value) == (
+        "no rows of chicago_ridership in 2026-06-01..2026-09-01; the data covers 2001-01-22..2016-08-28; "
+        "rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that they "
+        "fall inside the data (at the latest --today 2016-08-28), or set \"data\" to a file that covers "
+        "these dates"
+    )
+    latest = _rolling_spec("2016-08-28")  # the suggested run day does pass
+    check_coverage(latest.data, latest.date_ranges, latest.rolling)
+
+
+def test_coverage_of_rolling_windows_without_validation_rows_suggests_today():
+    spec = _rolling_spec("2016-09-15")
+    with pytest.raises(DataError) as err:
+        check_coverage(spec.data, spec.date_ranges, spec.rolling)
+    assert str(err.value).endswith(
+        "the data covers 2001-01-22..2016-08-28; rolling windows end at the start of the run day's month: "
+        "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-28), "
+        "or shorten data.validation"
+    )
+
+
+def test_coverage_of_rolling_windows_with_a_fixed_end_names_the_end():
+    spec = _rolling_spec("2016-08-15", end="2017-03-31")
+    with pytest.raises(DataError) as err:
+        check_coverage(spec.data, spec.date_ranges, spec.rolling)
+    assert "--today" not in str(err.value)
+    assert str(err.value).endswith(
+        "the rolling windows end at 2017-03-31: move date-range.rolling.end into the data, "
+        "or set \"data\" to a file that covers these dates"
+    )
 
 
 def test_coverage_names_an_empty_validation_window():

@@ -1,8 +1,11 @@
 """Calendar arithmetic and rolling windows, checked against hand-computed dates."""
 
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hpt_cli.dates import (
     DateRange,
@@ -87,11 +90,107 @@ def test_rolling_moves_with_the_run_month():
 
 def test_rolling_with_explicit_end_at_month_end_and_leap_year():
     windows = rolling_windows(d("2016-03-31"), 3, Length(1, "M"), Length(1, "M"))
-    # each end is computed from the anchor, so clamping to Feb 29 never drifts into March
-    ends = [w.end for w in windows]
-    starts = [w.start for w in windows]
-    assert ends == [d("2016-01-31"), d("2016-02-29"), d("2016-03-31")]
-    assert starts == [d("2015-12-31"), d("2016-01-29"), d("2016-02-29")]
+    # each end and each start is computed from the anchor, so clamping to Feb 29 never drifts,
+    # and the windows lie side by side (review F8: 2016-01-29..2016-02-29 overlapped January)
+    assert [str(w) for w in windows] == [
+        "2015-12-31..2016-01-31",
+        "2016-01-31..2016-02-29",
+        "2016-02-29..2016-03-31",
+    ]
+
+
+def test_rolling_month_end_anchor_keeps_to_month_ends():
+    # review F8: "end": "2016-05-31" gave 2016-03-30..2016-04-30, overlapping March 30
+    windows = rolling_windows(d("2016-05-31"), 3, Length(1, "M"), Length(1, "M"))
+    assert [str(w) for w in windows] == [
+        "2016-02-29..2016-03-31",
+        "2016-03-31..2016-04-30",
+        "2016-04-30..2016-05-31",
+    ]
+    # a 30-day month's last day is a month end too: 2016-04-30 minus 1M is 2016-03-31
+    assert [str(w) for w in rolling_windows(d("2016-04-30"), 2, Length(1, "M"), Length(1, "M"))] == [
+        "2016-02-29..2016-03-31",
+        "2016-03-31..2016-04-30",
+    ]
+    spec = parse_spec(
+        '{"architecture": "ridge", "date-range": {"rolling": {"count": 4, "length": "1M", "step": "1M", '
+        '"end": "2016-03-31"}}}'
+    )
+    assert [str(r) for r in spec.date_ranges] == [
+        "2015-11-30..2015-12-31",
+        "2015-12-31..2016-01-31",
+        "2016-01-31..2016-02-29",
+        "2016-02-29..2016-03-31",
+    ]
+
+
+def test_rolling_mid_month_anchor_windows_share_boundaries():
+    # the 30th: Feb clamps to the 29th, but January and December keep the 30th
+    assert [str(w) for w in rolling_windows(d("2016-03-30"), 3, Length(1, "M"), Length(1, "M"))] == [
+        "2015-12-30..2016-01-30",
+        "2016-01-30..2016-02-29",
+        "2016-02-29..2016-03-30",
+    ]
+
+
+def _old_rolling_windows(end, count, length, step):
+    """The algorithm before review F8 (each start = its own end minus the length): the reference
+    for anchors on the 1st, whose windows must not change."""
+    out = []
+    for k in range(count - 1, -1, -1):
+        window_end = Length(step.count * k, step.unit).add_to(end, -1) if k else end
+        out.append(DateRange(length.add_to(window_end, -1), window_end))
+    return out
+
+
+_lengths = st.builds(Length, st.integers(min_value=1, max_value=14), st.sampled_from("DWMY"))
+_anchors = st.dates(min_value=date(1990, 1, 1), max_value=date(2060, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(anchor=_anchors, count=st.integers(min_value=1, max_value=8), length=_lengths)
+def test_property_step_equal_to_length_tiles_exactly(anchor, count, length):
+    windows = rolling_windows(anchor, count, length, length)
+    assert len(windows) == count
+    assert windows[-1].end == anchor
+    for w in windows:
+        assert w.start < w.end
+    for earlier, later in pairwise(windows):
+        assert earlier.end == later.start  # side by side: no gap, no overlap
+    if length.unit in "MY" and anchor == _last_day(anchor):
+        assert all(w.start == _last_day(w.start) and w.end == _last_day(w.end) for w in windows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(anchor=_anchors, count=st.integers(min_value=1, max_value=8), length=_lengths, step=_lengths)
+def test_property_windows_are_ordered_and_anchored(anchor, count, length, step):
+    windows = rolling_windows(anchor, count, length, step)
+    assert windows[-1].end == anchor
+    assert all(w.start < w.end for w in windows)
+    assert all(a.end < b.end and a.start <= b.start for a, b in pairwise(windows))
+    # one more window adds an older one and changes none of the others
+    assert rolling_windows(anchor, count + 1, length, step)[1:] == windows
+    # a length that is a whole number of steps (same unit) starts where an older window ends
+    if length.unit == step.unit and length.count % step.count == 0:
+        k = length.count // step.count
+        longer = rolling_windows(anchor, count + k, length, step)
+        assert all(longer[i].start == longer[i - k].end for i in range(k, len(longer)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    anchor=st.dates(min_value=date(1990, 1, 1), max_value=date(2060, 12, 31)).map(lambda day: day.replace(day=1)),
+    count=st.integers(min_value=1, max_value=8),
+    length=_lengths,
+    step=_lengths,
+)
+def test_property_anchor_on_the_first_is_unchanged(anchor, count, length, step):
+    # "end": "today" resolves to the first day of the run month: those windows keep their dates
+    assert rolling_windows(anchor, count, length, step) == _old_rolling_windows(anchor, count, length, step)
+
+
+def _last_day(day: date) -> date:
+    return add_months(day.replace(day=1), 1) - timedelta(days=1)
 
 
 def test_rolling_days_weeks_years():

@@ -193,6 +193,28 @@ def test_more_problems(text, expected):
     assert problems(text) == expected.splitlines()
 
 
+def test_literal_brace_in_a_command_says_how_to_escape_it():
+    # review F13: a JSON string in a command item got "unknown placeholder" with no hint
+    text = json.dumps({"command": ["python3", "-c", "print('{\"val_mse\": 1}')"], "parameters": {"lr": [1]}})
+    assert problems(text) == [
+        "s.json:1: command[2]: unknown placeholder '{\"val_mse\": 1}'; use a parameter name or one of "
+        "trial_id, artifact_dir, start, end, seed, epochs, device, data_path; write {{ and }} for literal braces"
+    ]
+    assert problems(json.dumps({"command": ["echo", "{}"]}))[0].endswith("; write {{ and }} for literal braces")
+
+
+def test_doubled_braces_are_literal_in_a_command():
+    from hpt_cli.command import build_argv
+    from hpt_cli.trialrun import TrialPayload
+
+    spec = parse_spec(json.dumps({"command": ["echo", '{{"val_mse": {lr}}}'], "parameters": {"lr": [0.5]}}),
+                      today=TODAY)
+    trial = TrialPayload(trial_id="abc", architecture="command", params={"lr": 0.5},
+                         date_range=("2014-01-01", "2014-04-01"), seed=0, epochs=None, data=None,
+                         artifact_dir="trials/abc", command=spec.command)
+    assert build_argv(trial) == ["echo", '{"val_mse": 0.5}']
+
+
 def test_missing_file_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "nope.json")

@@ -15,7 +15,8 @@ from hpt_cli.errors import ExitCode, HptError
 
 
 class HptGroup(click.Group):
-    """Turns HptError into `error: ...` lines and the error's exit code."""
+    """Turns HptError into `error: ...` lines and the error's exit code, Ctrl-C into
+    `interrupted` and exit 3, and anything else into one `error: internal error` line (exit 70)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,7 +27,12 @@ class HptGroup(click.Group):
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except (KeyboardInterrupt, click.Abort):  # Ctrl-C (click's own "Aborted!" would exit 1)
+            if sys.stderr.isatty():
+                click.echo(err=True)  # past the ^C the terminal shows
+            click.echo("interrupted", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug in hpt, not the user's fault: say so in one line
             if ctx.obj and ctx.obj.get("debug"):
@@ -53,8 +59,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
       hpt run experiments/quickstart.json --output runs
 
     Exit codes: 0 ok, 1 trials failed, 2 bad spec or usage, 3 interrupted,
-    4 storage unreachable (results kept in the spool), 5 run folder locked by another run,
-    6 --max-time reached.
+    4 storage failed: a bucket unreachable (results kept in the spool) or a full disk
+    (finished rows kept; rerun to resume), 5 run folder locked by another run, 6 --max-time
+    reached.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -8,6 +8,7 @@ import time
 from typing import Any, TextIO
 
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
+from hpt_cli.sanitize import plain
 from hpt_cli.storage.results import PASSED
 
 
@@ -65,7 +66,7 @@ class Progress(RunObserver):
         if self.live:
             self._draw(force=True)
             return
-        what = f"{self.info.objective}={value:.6g}" if value is not None else (o.error or "")
+        what = f"{self.info.objective}={value:.6g}" if value is not None else plain(o.error or "")
         if o.status == "stopped" and "epochs_run" in o.metrics:
             what += f" at epoch {o.metrics['epochs_run']:g}"
         self._line(f"[{self.done}/{self.todo}] {o.status:<7} {o.trial.id} {o.trial.architecture} "
@@ -95,7 +96,8 @@ class Progress(RunObserver):
         best = summary.get("best")
         best_text = (f"; best {best['metric']} {best['value']:.6g} (trial {best['trial_id']})"
                      if best else "")
-        status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time"}.get(summary["status"], "done")
+        status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time"}.get(
+            summary.get("run_status", summary["status"]), "done")  # run_status: set when the upload failed
         self._line(f"{status}: {c['ok']} ok"
                    + (f", {c['stopped']} stopped early" if c.get("stopped") else "")
                    + f", {c['failed']} failed, {c['timeout']} timed out"

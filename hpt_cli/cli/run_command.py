@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from hpt_cli.cli.progress import Progress
 from hpt_cli.cli.spec_commands import read_spec, today_option
 from hpt_cli.dates import parse_duration
 from hpt_cli.errors import ExitCode
-from hpt_cli.runner import RunOptions, run_spec
+from hpt_cli.runner import RunObserver, RunOptions, run_spec
 from hpt_cli.runner.reporters import EventLog, JUnitReport, SummaryFile
 
 
@@ -38,13 +39,18 @@ class FailureBudget(click.ParamType):
 
 
 class Duration(click.ParamType):
-    """90, 90s, 30m, 2h, 1d: seconds."""
+    """90, 90s, 30m, 2h, 1d: seconds (0 too, where `allow_zero`)."""
 
     name = "DURATION"
+
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
 
     def convert(self, value, param, ctx):
         if isinstance(value, float):
             return value
+        if self.allow_zero and re.fullmatch(r"\s*0+(\.0*)?\s*(ms|s|m|h|d)?\s*", str(value), re.IGNORECASE):
+            return 0.0
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -63,12 +69,15 @@ def _check_writable(option: str, path: str) -> None:
 
 class StopOnSignal:
     """SIGINT/SIGTERM: the first asks the run to stop (running trials are killed, finished rows
-    kept, exit 3); a second SIGINT exits at once (workers die with the runner)."""
+    kept, exit 3; exit 4 if a gs:// bucket does not answer then, the rest kept in the spool); a
+    second one, of either kind, exits 3 at once (workers die with the runner), naming the spool
+    of a gs:// run, which may hold what was not uploaded yet."""
 
     def __init__(self, stop: threading.Event, say):
         self.stop = stop
         self.say = say
         self.previous = {}
+        self.spool: Path | None = None  # a gs:// run's spool, once the run has started
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,13 +85,15 @@ class StopOnSignal:
         return self
 
     def handle(self, signum, frame):
+        name = signal.Signals(signum).name
         if self.stop.is_set():
-            if signum == signal.SIGINT:
-                os._exit(ExitCode.INTERRUPTED)
-            return
+            if self.spool is not None:
+                self.say(f"{name} again: quitting at once; what was not uploaded yet is in the spool "
+                         f"{self.spool}; upload it with: hpt sync {self.spool}")
+            os._exit(ExitCode.INTERRUPTED)
         self.stop.set()
-        self.say(f"{signal.Signals(signum).name}: stopping; finished trials are kept "
-                 "(Ctrl-C again to quit at once)")
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"send {name} again"
+        self.say(f"{name}: stopping; finished trials are kept ({again} to quit at once)")
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -101,8 +112,9 @@ class StopOnSignal:
                    "month, 20 epochs).")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="How many configurations (overrides search.trials; with --auto, default 12).")
-@click.option("--output", "-o", metavar="DIR", default=None,
-              help="Where run folders go (overrides the spec's \"output\"; default ./runs).")
+@click.option("--output", "-o", metavar="DIR|gs://...", default=None,
+              help="Where run folders go: DIR or gs://bucket/prefix (overrides the spec's \"output\"; "
+                   "default ./runs).")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
               help="Trials at once; default: usable CPUs / resources.cpus_per_trial.")
 @click.option("--gpus", default=None, metavar="LIST|none",
@@ -121,7 +133,8 @@ class StopOnSignal:
 @click.option("--upload-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="gs:// outputs: seconds between appends of new rows to results.csv.")
 @click.option("--upload-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
-              help="gs:// outputs: seconds the end of the run keeps retrying before exit 4.")
+              help="gs:// outputs: seconds the end of the run keeps retrying before exit 4 (SIGINT or "
+                   "SIGTERM cuts it short).")
 @click.option("--events", metavar="FILE|-", default=None,
               help="Write one JSON line per event (run/trial started, finished, failed) to FILE or stdout.")
 @click.option("--junit", metavar="FILE", default=None,
@@ -129,10 +142,12 @@ class StopOnSignal:
 @click.option("--summary-json", metavar="FILE", default=None, help="Also write summary.json to FILE.")
 @click.option("--max-time", type=Duration(), default=None, metavar="DURATION",
               help="Stop dispatching after this long (90m, 2h); running trials get --grace; exit 6.")
-@click.option("--grace", type=Duration(), default="5m", show_default=True, metavar="DURATION",
-              help="After --max-time, how long running trials may still finish before they are stopped.")
+@click.option("--grace", type=Duration(allow_zero=True), default="5m", show_default=True, metavar="DURATION",
+              help="After --max-time, how long running trials may still finish before they are stopped "
+                   "(0: stopped at the cap).")
 @click.option("--lock", "lock_mode", type=click.Choice(["fail", "skip", "wait"]), default="fail",
-              show_default=True, help="When another run holds the run folder: exit 5, exit 0, or wait.")
+              show_default=True, help="When another run holds the run folder: exit 5, exit 0, or wait (the wait "
+                                        "counts against --max-time).")
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
               metavar="SECONDS", help="Without a terminal: a status line this often.")
 @today_option
@@ -164,8 +179,9 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
     --max-time caps the run; --lock decides what a second run of the same spec does.
 
     Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
-    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable,
-    5 another run holds the lock, 6 --max-time reached.
+    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable (also when a
+    signal stops the run while it is: the rest is in the spool, for `hpt sync`), 5 another run
+    holds the lock, 6 --max-time reached (also while waiting for --lock wait).
     """
     spec = _spec_to_run(spec_path, auto, stage, quick, trials, output, today)
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
@@ -190,7 +206,8 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
         except OSError:  # stderr closed (`hpt run ... 2>&1 | head`): the run's files say it all
             pass
 
-    with StopOnSignal(stop, lambda text: say(f"\n{text}")):
+    with StopOnSignal(stop, lambda text: say(f"\n{text}")) as signals:
+        observers.append(_SpoolOf(signals, options.spool))
         result = run_spec(spec, options, observers=observers, stop=stop, say=say)
     for warning in result.warnings:
         say(f"warning: {warning}")
@@ -201,6 +218,21 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
     if result.storage_error:
         say(f"error: {result.storage_error}")
     sys.exit(result.exit_code)
+
+
+class _SpoolOf(RunObserver):
+    """Tells StopOnSignal where a gs:// run's spool is, for the line a second signal prints."""
+
+    def __init__(self, signals: StopOnSignal, root: Path | None):
+        self.signals = signals
+        self.root = root
+
+    def run_started(self, info) -> None:
+        if info.uri.startswith("gs://"):
+            from hpt_cli.storage.gcs import GcsLocation
+            from hpt_cli.storage.remote import spool_for
+
+            self.signals.spool = spool_for(GcsLocation.parse(info.uri), self.root)
 
 
 def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):

@@ -12,6 +12,7 @@ from itertools import islice
 import click
 
 from hpt_cli.cli import cli
+from hpt_cli.cli.params import IsoDate
 from hpt_cli.cli.table import render
 from hpt_cli.search import configurations_by_architecture, expand
 from hpt_cli.spec import load_spec, parse_spec, schema
@@ -24,14 +25,14 @@ spec_argument = click.argument("spec_path", metavar="SPEC", type=click.Path(dir_
 def today_option(func):
     return click.option(
         "--today",
-        type=click.DateTime(formats=["%Y-%m-%d"]),
+        type=IsoDate(),
         default=None,
-        help="The run day for rolling date ranges (YYYY-MM-DD); default: today.",
+        help="The run day for rolling date ranges; default: today.",
     )(func)
 
 
 def _day(value) -> date | None:
-    return value.date() if value is not None else None
+    return value  # IsoDate gives a date already (None: today)
 
 
 def read_spec(spec_path: str, today) -> Spec:
@@ -42,9 +43,13 @@ def read_spec(spec_path: str, today) -> Spec:
     return load_spec(spec_path, today=_day(today))
 
 
+def plural(n: int, word: str) -> str:
+    """`1 configuration`, `2 configurations`."""
+    return f"{n} {word}" + ("s" if n != 1 else "")
+
+
 def describe_ranges(spec: Spec) -> str:
-    n = len(spec.date_ranges)
-    text = f"{n} date range" + ("s" if n != 1 else "")
+    text = plural(len(spec.date_ranges), "date range")
     if spec.rolling is not None:
         r = spec.rolling
         text += f" (rolling: {r.count} x {r.length}, step {r.step}, ending {spec.date_ranges[-1].end})"
@@ -68,8 +73,8 @@ def validate(spec_path: str, today) -> None:
     trials = expand(spec)
     archs = ", ".join(spec.architectures)
     click.echo(
-        f"ok: {spec_path}: {len(trials)} trials ({archs}: {len(trials.space)} configurations x "
-        f"{describe_ranges(spec)} x {spec.search.repeats} repeat{'s' if spec.search.repeats != 1 else ''})"
+        f"ok: {spec_path}: {plural(len(trials), 'trial')} ({archs}: {plural(len(trials.space), 'configuration')} x "
+        f"{describe_ranges(spec)} x {plural(spec.search.repeats, 'repeat')})"
     )
     from hpt_cli.errors import HptError
     from hpt_cli.runner import preflight
@@ -129,8 +134,8 @@ def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
         f"spec     {spec_path} ({spec.name})" + (" in quick mode" if spec.mode == "quick" else ""),
         f"search   {s.strategy}{order}, seed {s.seed}{quick}{initial}",
         f"trials   {'up to ' if s.strategy not in ('grid', 'random') else ''}{len(trials)} = "
-        f"{len(trials.space)} configurations x {describe_ranges(spec)}"
-        f" x {s.repeats} repeat{'s' if s.repeats != 1 else ''}",
+        f"{plural(len(trials.space), 'configuration')} x {describe_ranges(spec)}"
+        f" x {plural(s.repeats, 'repeat')}",
         "",
         render(["architecture", "date range", "trials"], _counts(spec, per_arch)),
         "",
@@ -140,7 +145,7 @@ def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
             out.append(f"{s.strategy} chooses each configuration from the results before it; the trials below "
                        "are a random sample of the space, not the ones it will run:")
         else:
-            out.append(f"first {len(first)} of {len(trials)} trials:")
+            out.append(f"first {len(first)} of {plural(len(trials), 'trial')}:")
         header = ["#", "trial", "architecture", "date range", *(["repeat"] if s.repeats > 1 else []), *params]
         rows = [
             [t.index, t.id, t.architecture, str(t.date_range), *([t.repeat] if s.repeats > 1 else []),

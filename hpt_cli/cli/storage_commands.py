@@ -17,6 +17,8 @@ def sync(spool: str, timeout: float) -> None:
     """Upload a spool that a run left behind when gs:// was unreachable (it exited 4).
 
     Rows are appended exactly once, also when this is run twice or the network fails midway.
+    Exits 4 if the bucket stays unreachable (run it again), 2 if the bucket already holds another
+    copy of the run (rows written from elsewhere): the spool is then obsolete.
 
     \b
     Example:
@@ -33,10 +35,11 @@ def sync(spool: str, timeout: float) -> None:
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between reads.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,
-              help="Give up after this many seconds without the run finishing.")
+              help="Give up after this many seconds without the run finishing (exit 2).")
 def watch(uri: str, interval: float, timeout: float | None) -> None:
     """Follow a running run's results.csv (a local run folder or gs://...): progress, best so
-    far, failures as they come. Exits when summary.json appears, with the run's exit code.
+    far, failures as they come. Exits when summary.json appears, with the run's exit code; 2 if
+    URI holds no run (at once) or --timeout passes first, 3 on Ctrl-C.
 
     \b
     Example:

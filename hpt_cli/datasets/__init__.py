@@ -18,9 +18,9 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from hpt_cli.dates import DateRange, Length
+from hpt_cli.dates import DateRange, Length, month_start, rolling_windows
 from hpt_cli.errors import DataError
-from hpt_cli.spec.model import DataSpec
+from hpt_cli.spec.model import DataSpec, Rolling
 
 BUNDLED_FILE = "chicago_ridership.csv.gz"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -165,27 +165,53 @@ def _numbers(values: pd.Series, column: str, shown: str) -> pd.Series:
     return parsed.astype("float64")
 
 
-def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange]) -> None:
+def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Rolling | None = None) -> None:
     """Raise DataError before anything starts when a range has no training rows, or when the
-    validation window after it has none."""
+    validation window after it has none. `rolling`: the spec's rolling rule, when the ranges are
+    its windows (the hint then says how to move them: `--today`, or `end`)."""
     dataset = load_dataset(spec)
     first, last = dataset.coverage()
     covers = f"the data covers {first.isoformat()}..{last.isoformat()}"
     for r in date_ranges:
         i, j = dataset.rows(r.start, r.end)
         if i == j:
-            hint = ""
-            if spec.path is None and r.start > last:  # e.g. the seed article's 2017 spec
+            if rolling is not None:
+                hint = "; " + _rolling_hint(dataset, spec, rolling, validation=False)
+            elif spec.path is None and r.start > last:  # e.g. the seed article's 2017 spec
                 hint = ("; the bundled demo data ends in 2016: set \"data\" to a file that covers these "
                         "dates, or move them into 2001-2016 (as experiments/seed-lstm-attention-bundled.json does)")
+            else:
+                hint = ""
             raise DataError(f"no rows of {dataset.name} in {r}; {covers}{hint}")
         val = DateRange(r.end, spec.validation.add_to(r.end))
         i, j = dataset.rows(val.start, val.end)
         if i == j:
+            fix = "end the range earlier or shorten data.validation"
+            if rolling is not None:
+                fix = _rolling_hint(dataset, spec, rolling, validation=True)
             raise DataError(
-                f"no validation rows of {dataset.name} in {val} ({_after(spec.validation)} {r}); "
-                f"{covers}; end the range earlier or shorten data.validation"
+                f"no validation rows of {dataset.name} in {val} ({_after(spec.validation)} {r}); {covers}; {fix}"
             )
+
+
+def _rolling_hint(dataset: Dataset, spec: DataSpec, rolling: Rolling, validation: bool) -> str:
+    """How to move rolling windows into the data: a run day (`--today`) for `end: "today"`."""
+    other = "or shorten data.validation" if validation else "or set \"data\" to a file that covers these dates"
+    if rolling.end != "today":
+        return f"the rolling windows end at {rolling.end}: move date-range.rolling.end into the data, {other}"
+    latest = ""
+    day = dataset.coverage()[1]
+    windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
+    if all(_has_rows(dataset, w) and _has_rows(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
+           for w in windows):
+        latest = f" (at the latest --today {day.isoformat()})"
+    return (f"rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that "
+            f"they fall inside the data{latest}, {other}")
+
+
+def _has_rows(dataset: Dataset, r: DateRange) -> bool:
+    i, j = dataset.rows(r.start, r.end)
+    return i != j
 
 
 def _after(length: Length) -> str:

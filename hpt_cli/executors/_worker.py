@@ -12,6 +12,10 @@ pid>` in a new session (its pid is its process group id). Protocol over the conn
 
 The worker dies with its parent: PR_SET_PDEATHSIG and a thread that sees the lifeline pipe reach
 EOF both kill the worker's whole process group, so a job's child processes go too.
+
+A job's log is best effort: output that cannot be written to it (a full disk, `ulimit -f`) or a
+log that cannot be opened is dropped, never an error of the job or of the worker, so the job's own
+result or error always goes back over the connection.
 """
 
 from __future__ import annotations
@@ -68,7 +72,11 @@ def _serve(conn: Connection, one_shot: bool) -> None:
         if message[0] != "job":
             return
         _, key, func, payload, log_path = message
-        reply = _run(func, payload, log_path, cache)
+        try:
+            reply = _run(func, payload, log_path, cache)
+        except Exception as exc:  # noqa: BLE001 - e.g. no file descriptor left to redirect with
+            now = time.time()
+            reply = ("failed", None, _describe(exc), traceback.format_exc(), now, now)
         try:
             conn.send(("done", key, *reply))
         except Exception as exc:  # the return value would not pickle
@@ -82,17 +90,14 @@ def _serve(conn: Connection, one_shot: bool) -> None:
 def _run(func: str, payload: bytes, log_path: str | None, cache: dict) -> tuple:
     """Call the job; return (status, value, error, traceback, started_at, ended_at)."""
     started = time.time()
-    try:
-        log_fd = _open_log(log_path)
-    except OSError as exc:
-        return "failed", None, _describe(exc), traceback.format_exc(), started, time.time()
+    log_fd = _open_log(log_path)
     with _redirected(log_fd):
         try:
             value = _resolve(func, cache)(pickle.loads(payload))
         except BaseException as exc:  # a job's SystemExit or KeyboardInterrupt is a failure too
             tb = traceback.format_exc()
             if log_fd is not None:
-                sys.stderr.write(tb)
+                sys.stderr.write(tb)  # dropped if the log cannot take it (see _Lenient)
             return "failed", None, _describe(exc), tb, started, time.time()
     return "ok", value, None, None, started, time.time()
 
@@ -109,35 +114,95 @@ def _resolve(ref: str, cache: dict[str, Callable[[Any], Any]]) -> Callable[[Any]
 
 
 def _open_log(path: str | None) -> int | None:
+    """The job's log, opened for appending; /dev/null where it cannot be opened (the job runs
+    anyway: its result matters more than its log)."""
     if path is None:
         return None
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY)
+
+
+class _Lenient:
+    """sys.stdout / sys.stderr while a job writes to its log: what cannot be written (ENOSPC,
+    EFBIG, EIO) is dropped instead of raising in the job (a `print` must not fail a trial) or in
+    the worker. Everything else is the wrapped stream's."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self.failed = True
+            return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self.failed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 @contextmanager
 def _redirected(log_fd: int | None) -> Iterator[None]:
-    """Point file descriptors 1 and 2 at `log_fd` for the duration (nothing if None)."""
+    """Point file descriptors 1 and 2 at `log_fd` for the duration (nothing if None), with
+    sys.stdout and sys.stderr dropping what the log cannot take."""
     if log_fd is None:
         yield
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
     saved = os.dup(1), os.dup(2)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    lenient = _Lenient(streams[0]), _Lenient(streams[1])
+    sys.stdout, sys.stderr = lenient
     try:
         yield
     finally:
-        for stream in (sys.stdout, sys.stderr):
+        sys.stdout, sys.stderr = streams
+        failed = any(s.failed for s in lenient)
+        for stream in streams:
             try:
                 stream.flush()
             except (OSError, ValueError):
-                pass
+                failed = True
+        if failed:  # output the log could not take is still buffered: drop it, do not let it
+            _drain_to_devnull(streams)  # reach the runner's stderr once fds 1 and 2 are back
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
+
+
+def _drain_to_devnull(streams: tuple[Any, ...]) -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        for stream in streams:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    finally:
+        os.close(null)
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from hpt_cli.runner.loop import Runner, RunResult, failure_budget
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
-from hpt_cli.storage import open_lock, open_store
+from hpt_cli.storage import open_lock, open_store, spool_path
 from hpt_cli.storage.lock import acquire
 
 DEFAULT_METRICS = ("val_mse",)
@@ -74,7 +75,7 @@ def check_data(spec: Spec) -> None:
     if needs or spec.data.path is not None:
         from hpt_cli.datasets import check_coverage
 
-        check_coverage(spec.data, spec.date_ranges)
+        check_coverage(spec.data, spec.date_ranges, spec.rolling)
 
 
 def run_spec(
@@ -102,13 +103,16 @@ def run_spec(
         if made:
             made[0].shutdown()
         raise
+    max_time = options.max_time
     try:
         try:
             lock = open_lock(output, rid, options.spool)
-            taken = acquire(lock, options.lock, say=say, stop=stop)
-        except OSError as exc:  # the output location cannot be created or written
-            raise HptError(f"{output}/{rid}: cannot create the run folder ({exc.strerror or exc}); "
-                           "give --output a folder you can write") from None
+            waiting_since = time.monotonic()
+            taken = acquire(lock, options.lock, say=say, stop=stop, max_wait=max_time)
+            if max_time is not None:  # --lock wait: the wait counts against --max-time
+                max_time = max(1e-3, max_time - (time.monotonic() - waiting_since))
+        except OSError as exc:  # the output location (or a gs:// run's spool) cannot be created or written
+            raise _unwritable(output, rid, options.spool, exc) from None
         if not taken:
             executor.shutdown()
             return RunResult(rid, lock.where, ExitCode.OK, {}, {"status": "skipped"},
@@ -117,15 +121,28 @@ def run_spec(
         executor.shutdown()
         raise
     try:
-        store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
-                           upload_timeout=options.upload_timeout)
+        try:
+            store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
+                               upload_timeout=options.upload_timeout, stop=stop)
+        except OSError as exc:
+            raise _unwritable(output, rid, options.spool, exc) from None
         runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
                         observers=observers, max_failures=options.max_failures, stop=stop,
-                        max_time=options.max_time, grace=options.grace, devices=devices, notes=placement)
+                        max_time=max_time, grace=options.grace, devices=devices, notes=placement)
         return runner.run()
     finally:
         executor.shutdown()  # idempotent; the runner has already shut it down unless it failed early
         lock.release()
+
+
+def _unwritable(output: str, rid: str, spool: Path | None, exc: OSError) -> HptError:
+    """The one line for a run folder (or, on gs://, its local spool) that cannot be written."""
+    why = exc.strerror or str(exc)
+    folder = spool_path(output, rid, spool)
+    if folder is not None:
+        return HptError(f"{folder}: cannot create the local spool of {output}/{rid} ({why}); give --spool DIR "
+                        "(or set HPT_SPOOL) to a folder you can write")
+    return HptError(f"{output}/{rid}: cannot create the run folder ({why}); give --output a folder you can write")
 
 
 def _boot_local(spec: Spec, options: RunOptions, total: int):

@@ -38,6 +38,9 @@ class RunInfo:
     mode: str
     resolved_spec: dict[str, Any]
     notes: list[str] = field(default_factory=list)  # e.g. where the spool is, storage warnings
+    # the rows earlier attempts of this run wrote (resume), and parameter name -> its column
+    earlier: list[dict[str, str]] = field(default_factory=list)
+    param_columns: dict[str, str] = field(default_factory=dict)
 
 
 class RunObserver:

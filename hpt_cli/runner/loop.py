@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hpt_cli import __version__
-from hpt_cli.errors import ExitCode
+from hpt_cli.errors import ExitCode, is_disk_full
 from hpt_cli.executors import Executor, Job, JobResult
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.search.base import Searcher
@@ -28,6 +28,7 @@ from hpt_cli.search.trial import Trial, canonical_json
 from hpt_cli.spec.model import Spec
 from hpt_cli.storage.base import RunStore
 from hpt_cli.storage.gcs import StorageError
+from hpt_cli.storage.local import disk_full_error
 from hpt_cli.storage.results import Columns, csv_line
 from hpt_cli.trialrun import STOPPED_KEY, TrialPayload
 
@@ -120,7 +121,8 @@ class Runner:
         total = self.searcher.total() or 0
         info = RunInfo(self.run_id, self.store.uri, total, len(done), self.workers,
                        self.spec.objective.metric, self.spec.objective.mode, self.spec.to_json(),
-                       notes=self.notes + self.store.notes())
+                       notes=self.notes + self.store.notes(), earlier=rows,
+                       param_columns=dict(self.columns.params))
         self._emit("run_started", info)
         self.executor.start()
         exhausted = False
@@ -144,12 +146,19 @@ class Runner:
             for result in self.executor.shutdown(cancel=True):
                 self._finish(result)
         result = self._summarise(started, interrupted, total)
-        result.warnings = list(self.observer_errors)
         try:
-            self.store.close()
-        except StorageError as exc:
+            self.store.close()  # uploads summary.json too (gs://)
+        except StorageError as exc:  # the results stay in the local spool: every record says exit 4
             result.exit_code = exc.exit_code
             result.storage_error = str(exc)
+            result.summary = {**result.summary, "status": exc.status, "exit_code": exc.exit_code,
+                              "run_status": result.summary["status"], "storage_error": str(exc)}
+            try:
+                self.store.write_json("summary.json", result.summary)  # the spool's; `hpt sync` uploads it
+            except (StorageError, OSError):  # the spool's disk: the error above says what to do
+                pass
+        self._emit("run_finished", result.summary)  # once the exit code is final
+        result.warnings = list(self.observer_errors)
         return result
 
     def _dispatch(self, done: set[str], exhausted: bool) -> bool:
@@ -203,6 +212,8 @@ class Runner:
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
         if status == "failed" and (result.error or "").startswith("TimeoutError:"):
             status = "timeout"  # the trial's own limit (a command trial enforces trial.timeout itself)
+        if status == "failed" and is_disk_full(result.error):  # not the trial's outcome: no row, exit 4
+            raise disk_full_error(trial.id, str(self.store.trial_dir(trial.id)), _one_line(result.error))
         if status != "ok" and attempt <= self.spec.trial.retries and not (self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
             return
@@ -314,7 +325,6 @@ class Runner:
             "wall_time_s": round(ended - started, 3),
         }
         self.store.write_json("summary.json", summary)
-        self._emit("run_finished", summary)
         return RunResult(self.run_id, self.store.uri, code, dict(self.counts), summary)
 
     def _emit(self, event: str, *args: Any) -> None:

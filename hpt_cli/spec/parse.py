@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import string
 from datetime import date
 from functools import lru_cache
@@ -282,16 +283,19 @@ class Checker:
         for i, item in enumerate(command):
             path = jsonpos.join("command", i)
             try:
-                fields = [f for _, f, _, _ in string.Formatter().parse(item) if f is not None]
+                fields = [(f, fmt, conv) for _, f, fmt, conv in string.Formatter().parse(item) if f is not None]
             except ValueError as exc:
                 self.problem(path, f"bad placeholder in {item!r}: {exc}; write {{{{ and }}}} for literal braces")
                 continue
-            for name in fields:
+            for name, fmt, conv in fields:
                 if name not in known:
                     hint = difflib.get_close_matches(name, sorted(known), n=1)
                     tail = f"; did you mean '{{{hint[0]}}}'?" if hint else (
                         f"; use a parameter name or one of {', '.join(COMMAND_FACTS)}")
-                    self.problem(path, f"unknown placeholder '{{{name}}}'{tail}")
+                    if not re.fullmatch(r"[\w.\-]+", name):  # '{"val_mse": 1}': JSON meant literally
+                        tail += "; write {{ and }} for literal braces"
+                    shown = "{" + name + (f"!{conv}" if conv else "") + (f":{fmt}" if fmt else "") + "}"
+                    self.problem(path, f"unknown placeholder {shown!r}{tail}")
 
     def date_ranges(self, top: dict, today: date) -> tuple[tuple[DateRange, ...], Rolling | None]:
         given = [k for k in ("date-range", "date_ranges") if k in top]

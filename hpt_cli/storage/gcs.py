@@ -21,6 +21,14 @@ class StorageError(HptError):
     """Storage could not be reached after retries; results are safe in the spool (exit 4)."""
 
     exit_code = ExitCode.STORAGE
+    status = "storage_error"  # summary.json's status for a run that ends with this error
+
+
+class UploadPending(StorageError):
+    """The run ended but the bucket lacks some of it: it is all in the local spool (exit 4), and
+    `hpt sync SPOOL` uploads the rest."""
+
+    status = "upload_pending"
 
 
 class Diverged(Exception):

@@ -20,9 +20,17 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hpt_cli.errors import ExitCode, HptError
 from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation
 
 LOCK_NAME = ".lock"
+RELEASE_TIMEOUT = (2.0, 5.0)  # (connect, read): releasing at the end must not hold up the exit
+
+
+class LockWaitCapped(HptError):
+    """`--lock wait` waited until the run's --max-time passed: nothing was run (exit 6)."""
+
+    exit_code = ExitCode.TIME_CAP
 
 
 def holder_info() -> dict:
@@ -147,11 +155,11 @@ class GcsLock(RunLock):
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout=RELEASE_TIMEOUT[0])  # a beat in flight: its precondition fails later
         if self._generation is not None:
             try:
                 self.bucket.blob(self.blob_name).delete(if_generation_match=self._generation,
-                                                        timeout=CALL_TIMEOUT, retry=None)
+                                                        timeout=RELEASE_TIMEOUT, retry=None)
             except Exception:  # noqa: BLE001 - unreachable: it goes stale and is taken over
                 pass
             self._generation = None
@@ -180,10 +188,21 @@ class Locks(RunLock):
             lock.release()
 
 
-def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sleep, stop=None) -> bool:
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sleep, stop=None,
+            max_wait: float | None = None, clock=time.monotonic) -> bool:
     """Take `lock` per `mode`: "fail" raises LockedError, "skip" returns False, "wait" waits
-    (until `stop`, a threading.Event set by SIGINT/SIGTERM, says to give up: Interrupted)."""
+    (until `stop`, a threading.Event set by SIGINT/SIGTERM, says to give up: Interrupted; or
+    until `max_wait` seconds, the run's --max-time, have passed: LockWaitCapped, exit 6)."""
     from hpt_cli.errors import Interrupted, LockedError
+
+    deadline = None if max_wait is None else clock() + max_wait
 
     holder = lock.try_acquire()
     if holder is None:
@@ -196,11 +215,18 @@ def acquire(lock: RunLock, mode: str, poll: float = 2.0, say=None, sleep=time.sl
     if say:
         say(f"waiting for {holder} to release {lock.where}")
     while holder is not None:
+        wait = poll
+        if deadline is not None:
+            left = deadline - clock()
+            if left <= 0:
+                raise LockWaitCapped(f"--max-time {_duration(max_wait)} passed while waiting for {holder} to "
+                                     f"release {lock.where}; nothing was run")
+            wait = min(poll, left)
         if stop is not None:
-            if stop.wait(poll):
+            if stop.wait(wait):
                 raise Interrupted(f"interrupted while waiting for {holder} to release {lock.where}; "
                                   "nothing was run")
         else:
-            sleep(poll)
+            sleep(wait)
         holder = lock.try_acquire()
     return True

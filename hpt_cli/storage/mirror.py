@@ -30,6 +30,10 @@ PARTS = ".parts"
 MULTIPART_LIMIT = 8 * 1024 * 1024  # above this, uploads are resumable, in chunks of this size
 
 
+class Cancelled(Exception):
+    """The mirror was cancelled (the run is quitting): it starts no new request."""
+
+
 def _crc32c_b64(data: bytes) -> str:
     import google_crc32c
 
@@ -68,6 +72,15 @@ class Mirror:
         self._uploaded = self._load_uploaded()
         self.bytes_sent = 0  # results.csv bytes sent (parts and first upload), for the benchmark
         self.progress = 0  # writes that went through; backoff restarts while this grows
+        self.cancelled = False  # cancel(): no new request is started (the run is quitting)
+
+    def cancel(self) -> None:
+        """Start no new request (a request in flight still ends, and still counts)."""
+        self.cancelled = True
+
+    def _check(self) -> None:
+        if self.cancelled:
+            raise Cancelled("the upload was stopped")
 
     # -- state -----------------------------------------------------------------------------------
     @staticmethod
@@ -122,6 +135,7 @@ class Mirror:
 
     def push_results(self) -> bool:
         """Append the spool's whole rows that the bucket lacks. True when the bucket has them all."""
+        self._check()
         local = self.spool / RESULTS
         end = whole_lines(local)
         if end == 0:
@@ -212,6 +226,7 @@ class Mirror:
         return sorted(set(out), key=lambda n: (n == SUMMARY, n))
 
     def push_file(self, name: str) -> None:
+        self._check()
         path = self.spool / name
         stat = path.stat()
         blob = self.bucket.blob(self.target.key(name))
@@ -254,9 +269,11 @@ class Uploader:
     """A background thread that keeps the bucket in step with the spool while the run goes on.
 
     Rows go up every `interval` seconds; files as soon as they are announced with `notify`.
-    Failures are retried with backoff; the run never waits for the network. `close(deadline)`
-    pushes what remains and says whether the bucket has everything.
+    Failures are retried with backoff; the run never waits for the network. `close(timeout)`
+    pushes what remains (on the same thread) and says whether the bucket has everything.
     """
+
+    STOP_WAIT = 1.0  # after a stop request: how long close() waits on a request that makes no progress
 
     def __init__(self, mirror: Mirror, interval: float = 5.0, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -266,12 +283,17 @@ class Uploader:
         self.clock = clock
         self.last_error: str | None = None
         self.fatal: str | None = None
+        self.stopped = False  # close() gave up because of a stop request (SIGINT/SIGTERM)
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._done = threading.Event()
+        self._halt = threading.Event()  # close()'s stop request: no more retries
+        self._deadline = 0.0
+        self._synced = False
         self._progress_seen = 0
-        self._thread = threading.Thread(target=self._loop, name="hpt-uploader", daemon=True)
+        self._thread = threading.Thread(target=self._main, name="hpt-uploader", daemon=True)
 
     def start(self) -> Uploader:
         self._thread.start()
@@ -281,6 +303,16 @@ class Uploader:
         with self._lock:
             self._pending.add(name)
         self._wake.set()
+
+    def _main(self) -> None:
+        try:
+            self._loop()
+            self._stop.wait()  # after a fatal error: until close() says how long to try
+            self._synced = self._final()
+        except Exception as exc:  # noqa: BLE001 - e.g. the spool vanished: close() reports it
+            self.last_error = describe(exc)
+        finally:
+            self._done.set()
 
     def _loop(self) -> None:
         next_rows = self.clock() + self.interval
@@ -314,6 +346,31 @@ class Uploader:
                 self.last_error = describe(exc)
                 retry_at = self.clock() + self._delay()
 
+    def _final(self) -> bool:
+        """The end of the run: push everything, retrying until the deadline or a stop request."""
+        if self.fatal:
+            return False
+        while not self.mirror.cancelled:
+            try:
+                if self.mirror.push_all():
+                    return True
+                failed = False  # the spool grew meanwhile: go on
+            except Diverged as exc:
+                self.fatal = str(exc)
+                return False
+            except Cancelled:
+                return False
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                self.last_error = describe(exc)
+                failed = True
+            if failed and self._halt.is_set():
+                return False  # stopping: no retries; the spool keeps everything for `hpt sync`
+            delay = self._delay()
+            if self.clock() + delay > self._deadline:
+                return False
+            self._halt.wait(delay)
+        return False
+
     def _delay(self) -> float:
         """The wait before the next try: backoff grows only while nothing gets through."""
         if self.mirror.progress != self._progress_seen:
@@ -321,25 +378,38 @@ class Uploader:
             self.backoff.reset()
         return self.backoff.next_delay()
 
-    def close(self, timeout: float) -> bool:
-        """Stop the thread, then push everything left, retrying until `timeout` seconds pass."""
+    def close(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Stop the background loop, then push everything left, retrying until `timeout` seconds
+        pass. True when the bucket has everything.
+
+        `stop` is the run's stop request (SIGINT/SIGTERM), set before or during this call: from
+        then on a failed request is not retried, and a request in flight that makes no progress
+        for STOP_WAIT seconds is abandoned (the thread is told to make no further request), so
+        close() returns within about a second while storage does not answer; a reachable bucket
+        still gets the rest. Returns False then, with `stopped` set.
+        """
+        self._deadline = self.clock() + timeout
+        if stop is not None and stop.is_set():
+            self._halt.set()
         self._stop.set()
         self._wake.set()
-        if self._thread.ident is not None:  # started (hpt sync uses close() alone)
-            self._thread.join()
-        if self.fatal:
-            return False
-        deadline = self.clock() + timeout
-        while True:
-            try:
-                if self.mirror.push_all():
-                    return True
-            except Diverged as exc:
-                self.fatal = str(exc)
+        if self._thread.ident is None:  # never started (hpt sync uses close() alone)
+            self._thread.start()
+        if stop is None:
+            self._done.wait()
+            return self._synced
+        watched_at, seen = None, 0
+        while not self._done.wait(0.05):
+            if not stop.is_set():
+                continue
+            self._halt.set()
+            now = time.monotonic()
+            if watched_at is None or self.mirror.progress != seen:
+                watched_at, seen = now, self.mirror.progress  # requests still get through: let it go on
+            elif now - watched_at >= self.STOP_WAIT:
+                self.mirror.cancel()  # the thread stops before its next request
+                self.stopped = True
                 return False
-            except Exception as exc:  # noqa: BLE001 - retried until the deadline
-                self.last_error = describe(exc)
-            delay = self._delay()
-            if self.clock() + delay > deadline:
-                return False
-            time.sleep(delay)
+        if stop.is_set() and not self._synced:
+            self.stopped = True
+        return self._synced

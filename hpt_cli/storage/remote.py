@@ -4,18 +4,28 @@ Everything the run writes lands in the spool (a local run folder) at once, so tr
 runner never wait on the network. The uploader appends rows to the bucket's results.csv every
 few seconds and uploads each trial's files as it finishes. At the end, `close` pushes what is
 left; if the bucket stays unreachable it raises StorageError (exit 4) naming the spool, which
-`hpt sync SPOOL` uploads later.
+`hpt sync SPOOL` uploads later. A stop request (the run's `stop` event: SIGINT/SIGTERM) cuts
+those retries short, so a signal is obeyed within a second or two also while storage is down.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from hpt_cli.errors import HptError
 from hpt_cli.storage.base import RunStore
-from hpt_cli.storage.gcs import GcsLocation, StorageError, check_bucket, describe, make_client, transient
+from hpt_cli.storage.gcs import (
+    GcsLocation,
+    StorageError,
+    UploadPending,
+    check_bucket,
+    describe,
+    make_client,
+    transient,
+)
 from hpt_cli.storage.local import LocalRunStore
 from hpt_cli.storage.mirror import Mirror, Uploader, whole_lines
 
@@ -34,11 +44,12 @@ def spool_for(location: GcsLocation, root: Path | None = None) -> Path:
 
 class GcsRunStore(RunStore):
     def __init__(self, location: GcsLocation, spool: Path, client=None, interval: float = 5.0,
-                 upload_timeout: float = 60.0):
+                 upload_timeout: float = 60.0, stop: threading.Event | None = None):
         self.location = location
         self.uri = str(location)
         self.spool = Path(spool)
         self.upload_timeout = upload_timeout
+        self.stop = stop  # the run's stop request: ends the final upload's retries
         client = client or make_client()
         self.warning = check_bucket(client, location)
         self.local = LocalRunStore(self.spool)
@@ -81,14 +92,18 @@ class GcsRunStore(RunStore):
 
     def close(self) -> None:
         self.local.close()
-        if self.uploader.close(self.upload_timeout):
+        if self.uploader.close(self.upload_timeout, stop=self.stop):
             return
         rows = max(0, len(self.local.read_results()[1]))
-        why = self.uploader.fatal or self.uploader.last_error or "no answer"
-        raise StorageError(
-            f"{self.location} unreachable after retries ({why}); {rows} rows and the trial files are kept "
-            f"in the spool {self.spool}; upload them with: hpt sync {self.spool}"
-        )
+        if self.uploader.fatal:  # `hpt sync` cannot help either: say so
+            raise StorageError(f"{self.location} holds rows written by another run ({self.uploader.fatal}); "
+                               f"this run's {rows} rows and trial files stay in the spool {self.spool} only")
+        kept = (f"{rows} rows and the trial files are kept in the spool {self.spool}; upload them with: "
+                f"hpt sync {self.spool}")
+        why = self.uploader.last_error or "no answer"
+        if self.uploader.stopped:
+            raise UploadPending(f"{self.location} not reached before the stop request ({why}); {kept}")
+        raise UploadPending(f"{self.location} unreachable after retries ({why}); {kept}")
 
 
 def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, int]:
@@ -104,6 +119,10 @@ def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, i
     uploader = Uploader(Mirror(spool, location, client), interval=3600.0)
     if uploader.close(timeout):
         return location, whole_lines(spool / "results.csv")
-    why = uploader.fatal or uploader.last_error or "no answer"
+    if uploader.fatal:  # retrying cannot help: the bucket's rows are not this spool's
+        raise HptError(f"{location} already holds another copy of this run ({uploader.fatal}): its rows "
+                       f"were written from elsewhere (another machine or spool), so the spool {spool} is "
+                       f"obsolete and nothing was uploaded; discard it with: rm -r {spool}")
+    why = uploader.last_error or "no answer"
     raise StorageError(f"{location} unreachable after retries ({why}); the spool {spool} is intact: "
                        f"run `hpt sync {spool}` again")

@@ -1,0 +1,186 @@
+"""`--lock wait` within --max-time, the signal messages, `--grace 0` and `hpt run --help`."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from hpt_cli.cli import cli, run_command
+from hpt_cli.errors import ExitCode
+from hpt_cli.storage.lock import FileLock, LockWaitCapped, RunLock, acquire
+from tests.helpers import HPT, subprocess_env, write_spec
+
+
+class HeldUntil(RunLock):
+    """A lock someone else holds until the fake clock reaches `free_at`."""
+
+    where = "runs/x-1"
+
+    def __init__(self, clock, free_at=float("inf")):
+        self.clock, self.free_at = clock, free_at
+
+    def try_acquire(self):
+        return None if self.clock() >= self.free_at else "pid 1 on box since 2026-01-01T00:00:00+00:00"
+
+    def release(self):
+        pass
+
+
+def fake_clock():
+    now = [0.0]
+    return (lambda: now[0]), (lambda seconds: now.__setitem__(0, now[0] + seconds)), now
+
+
+def test_lock_wait_gives_up_when_max_time_passes():
+    clock, sleep, now = fake_clock()
+    with pytest.raises(LockWaitCapped) as caught:
+        acquire(HeldUntil(clock), "wait", poll=2.0, sleep=sleep, clock=clock, max_wait=5.0)
+    assert now[0] == 5.0  # waited exactly the cap (the last sleep is cut to what is left)
+    assert caught.value.exit_code == ExitCode.TIME_CAP == 6
+    assert str(caught.value) == ("--max-time 5s passed while waiting for pid 1 on box since "
+                                 "2026-01-01T00:00:00+00:00 to release runs/x-1; nothing was run")
+
+
+def test_lock_wait_within_max_time_takes_the_lock():
+    clock, sleep, now = fake_clock()
+    assert acquire(HeldUntil(clock, free_at=3.0), "wait", poll=2.0, sleep=sleep, clock=clock, max_wait=7200)
+    assert now[0] == 4.0
+    clock, sleep, now = fake_clock()
+    with pytest.raises(LockWaitCapped, match=r"^--max-time 2h passed while waiting"):
+        acquire(HeldUntil(clock), "wait", poll=60, sleep=sleep, clock=clock, max_wait=7200)
+
+
+def test_the_lock_wait_is_taken_from_the_run_s_max_time(tmp_path, monkeypatch):
+    import hpt_cli.runner as runner_module
+    from hpt_cli.runner import RunOptions, RunResult, run_spec
+    from hpt_cli.spec import load_spec
+
+    seen = {}
+
+    def slow_acquire(lock, mode, **kwargs):
+        seen["max_wait"] = kwargs.get("max_wait")
+        time.sleep(0.3)  # the other run held the lock this long
+        return True
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            seen["max_time"] = kwargs["max_time"]
+
+        def run(self):
+            return RunResult("r", "u", 0, {})
+
+    monkeypatch.setattr(runner_module, "acquire", slow_acquire)
+    monkeypatch.setattr(runner_module, "Runner", Recorder)
+    spec = load_spec(write_spec(tmp_path, architecture="tests.archs:fault", parameters={"kind": "ok"}))
+    run_spec(spec, RunOptions(output=str(tmp_path / "out"), lock="wait", max_time=10.0, workers=1))
+    assert seen["max_wait"] == 10.0
+    assert 0 < seen["max_time"] <= 10.0 - 0.3
+
+
+@pytest.mark.slow
+def test_hpt_run_lock_wait_exits_6_when_max_time_passes_while_waiting(tmp_path):
+    spec = write_spec(tmp_path, name="capwait", architecture="tests.archs:fault", parameters={"kind": "ok"})
+    cmd = [HPT, "run", str(spec), "-o", str(tmp_path / "out"), "-j", "1", "-q"]
+    assert subprocess.run(cmd, env=subprocess_env(), capture_output=True, timeout=60).returncode == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    holder = FileLock(folder)  # another run holds the folder, for longer than this test lasts
+    assert holder.try_acquire() is None
+    try:
+        started = time.monotonic()
+        result = subprocess.run(cmd + ["--lock", "wait", "--max-time", "1s", "--grace", "1s"],
+                                env=subprocess_env(), capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        holder.release()
+    assert result.returncode == 6, result.stderr
+    assert took < 20, took  # the cap plus start-up, not the holder's run
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("waiting for pid ")
+    assert re.fullmatch(rf"error: --max-time 1s passed while waiting for pid \d+ on .+ to release {folder}; "
+                        r"nothing was run", lines[-1]), lines[-1]
+    assert json.loads((folder / "summary.json").read_text())["status"] == "complete"  # the first run's, untouched
+
+
+# -- signals -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def exits(monkeypatch):
+    codes = []
+
+    def fake_exit(code):
+        codes.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(run_command.os, "_exit", fake_exit)
+    return codes
+
+
+@pytest.mark.parametrize("sig, again", [(signal.SIGTERM, "send SIGTERM again"), (signal.SIGINT, "Ctrl-C again")])
+def test_the_first_signal_says_how_to_quit_at_once_for_that_signal(sig, again, exits):
+    said = []
+    handler = run_command.StopOnSignal(threading.Event(), said.append)
+    handler.handle(sig, None)
+    assert handler.stop.is_set()
+    assert said == [f"{sig.name}: stopping; finished trials are kept ({again} to quit at once)"]
+    assert "Ctrl-C" not in said[0] or sig == signal.SIGINT
+    with pytest.raises(SystemExit):
+        handler.handle(sig, None)  # the same signal again: at once
+    assert exits == [ExitCode.INTERRUPTED]
+
+
+def test_a_second_signal_names_the_spool_of_a_gcs_run(exits, tmp_path):
+    said = []
+    handler = run_command.StopOnSignal(threading.Event(), said.append)
+    handler.spool = tmp_path / "spool" / "b" / "run-1"
+    handler.handle(signal.SIGTERM, None)
+    with pytest.raises(SystemExit):
+        handler.handle(signal.SIGINT, None)  # either signal quits
+    assert exits == [3]
+    assert said[-1] == (f"SIGINT again: quitting at once; what was not uploaded yet is in the spool "
+                        f"{handler.spool}; upload it with: hpt sync {handler.spool}")
+
+
+# -- --grace 0, --output's help ----------------------------------------------------------------------
+
+def test_grace_takes_zero_and_max_time_does_not():
+    grace = run_command.Duration(allow_zero=True)
+    assert [grace.convert(v, None, None) for v in ("0", "0s", "0.0m", " 0 h", "90s")] == [0, 0, 0, 0, 90]
+    with pytest.raises(click.BadParameter):
+        grace.convert("-1s", None, None)
+    with pytest.raises(click.BadParameter):
+        run_command.Duration().convert("0", None, None)
+
+
+@pytest.mark.slow
+def test_grace_0_cancels_the_running_trials_at_the_cap(tmp_path):
+    spec = write_spec(tmp_path, name="nograce", architecture="tests.archs:fault",
+                      parameters={"kind": "sleep", "seconds": 30, "value": [1, 2]})
+    started = time.monotonic()
+    result = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "out"), "-j", "2", "--max-time", "0.5s",
+                             "--grace", "0"], env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 6, result.stderr
+    assert time.monotonic() - started < 20  # not the trials' 30 s
+    (folder,) = (tmp_path / "out").iterdir()
+    assert json.loads((folder / "summary.json").read_text())["counts"]["cancelled"] == 2
+
+
+def test_run_help_says_output_takes_gs():
+    text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
+    (line,) = [line for line in text.splitlines() if "--output" in line and line.strip().startswith("-o")]
+    assert "-o, --output DIR|gs://..." in line and "DIR or gs://bucket/prefix" in line
+
+
+def test_max_time_zero_is_still_refused(tmp_path):
+    spec = write_spec(tmp_path, architecture="tests.archs:fault", parameters={"kind": "ok"})
+    result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "out"), "--max-time", "0"])
+    assert result.exit_code == 2
+    assert not Path(tmp_path / "out").exists()
