@@ -5,7 +5,8 @@ fails (exit 5), skips (exit 0) or waits, as `--lock` says. A local lock is an fl
 `<run>/.lock`, released by the kernel if the holder dies. A gs:// lock is the object
 `<run>/.lock`, created only if absent (if_generation_match=0) and rewritten by a heartbeat; one
 whose heartbeat is older than `stale_after` is taken over, so a crashed machine does not block
-the next month's run.
+the next month's run, and so is one whose holder was a process of this machine that is gone (a
+killed run, or one that could not delete its lock while the bucket was down), at once.
 """
 
 from __future__ import annotations
@@ -35,13 +36,46 @@ class LockWaitCapped(HptError):
 
 def holder_info() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(),
-            "since": datetime.now(UTC).isoformat(timespec="seconds"), "heartbeat": time.time()}
+            "since": datetime.now(UTC).isoformat(timespec="seconds"), "heartbeat": time.time(),
+            **_process_identity(os.getpid())}
 
 
-def _describe(info: dict | None) -> str:
+def _process_identity(pid: int) -> dict:
+    """What tells this process apart from a later one with the same pid on this machine (Linux):
+    the boot, the pid namespace and the process's start time. Empty where /proc cannot say."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        namespace = os.readlink(f"/proc/{pid}/ns/pid")
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22, starttime
+    except (OSError, IndexError):
+        return {}
+    return {"boot_id": boot, "pid_ns": namespace, "pid_start": start}
+
+
+def holder_is_gone(info: dict) -> bool:
+    """Whether the holder was a process of this very machine (same host name, boot and pid
+    namespace) that no longer runs: then its lock is stale at once. False whenever unsure."""
+    pid, start = info.get("pid"), info.get("pid_start")
+    if not isinstance(pid, int) or not start or info.get("host") != socket.gethostname():
+        return False
+    mine = _process_identity(os.getpid())
+    if not mine or (info.get("boot_id"), info.get("pid_ns")) != (mine["boot_id"], mine["pid_ns"]):
+        return False
+    now = _process_identity(pid)
+    return not now or now["pid_start"] != start  # no such process, or a new one with its pid
+
+
+def _describe(info: dict | None, stale_after: float | None = None) -> str:
     if not info:
         return "another run"
-    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+    text = f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+    if stale_after is not None and isinstance(info.get("heartbeat"), (int, float)):
+        age = max(0.0, time.time() - info["heartbeat"])
+        text += (f" (last heartbeat {age:.0f} s ago; a lock whose heartbeat is {_duration(stale_after)} old "
+                 "is taken over)")
+    return text
 
 
 class RunLock(ABC):
@@ -133,11 +167,12 @@ class GcsLock(RunLock):
                 info = json.loads(blob.download_as_bytes(timeout=CALL_TIMEOUT))
             except ValueError:
                 info = {}
-            if time.time() - float(info.get("heartbeat", 0)) < self.stale_after:
-                return _describe(info)
-            generation = self._create(blob.generation)  # stale: take it over
+            fresh = time.time() - float(info.get("heartbeat", 0)) < self.stale_after
+            if fresh and not holder_is_gone(info):
+                return _describe(info, self.stale_after)
+            generation = self._create(blob.generation)  # stale, or its process is gone: take it over
             if generation is None:
-                return _describe(info)
+                return _describe(info, self.stale_after)
         self._generation = generation
         self._thread = threading.Thread(target=self._beat, name="hpt-lock-heartbeat", daemon=True)
         self._thread.start()

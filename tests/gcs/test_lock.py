@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 import time
 
 import pytest
 
 from hpt_cli.errors import LockedError
 from hpt_cli.storage.gcs import GcsLocation
-from hpt_cli.storage.lock import GcsLock, acquire
+from hpt_cli.storage.lock import GcsLock, acquire, holder_info, holder_is_gone
 from tests.gcs.emulator import client
 from tests.helpers import HPT, subprocess_env, write_spec
 
@@ -40,6 +42,57 @@ def test_a_stale_lock_is_taken_over(gcs_emulator, gcs_bucket):
     fresh = GcsLock(where, client(gcs_emulator.url), heartbeat=3600, stale_after=0.3)
     assert fresh.try_acquire() is None
     fresh.release()
+
+
+HOLD = """
+import sys, time
+from hpt_cli.storage.gcs import GcsLocation
+from hpt_cli.storage.lock import GcsLock
+from tests.gcs.emulator import client
+lock = GcsLock(GcsLocation(sys.argv[2], sys.argv[3]), client(sys.argv[1]), heartbeat=3600, stale_after=3600)
+assert lock.try_acquire() is None
+print("held", flush=True)
+time.sleep(float(sys.argv[4]))  # then exit without releasing, as a killed run does
+"""
+
+
+def _holder(url: str, bucket: str, key: str, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, url, bucket, key, str(seconds)], env=subprocess_env(),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_a_lock_whose_process_on_this_machine_is_gone_is_taken_over_at_once(gcs_emulator, gcs_bucket):
+    where = GcsLocation(gcs_bucket, "runs/gone")
+    holder = _holder(gcs_emulator.url, gcs_bucket, "runs/gone", 0)
+    assert holder.wait(timeout=30) == 0  # gone, its lock left behind with a fresh heartbeat
+    assert client(gcs_emulator.url).bucket(gcs_bucket).get_blob("runs/gone/.lock") is not None
+    rerun = GcsLock(where, client(gcs_emulator.url), heartbeat=3600, stale_after=3600)
+    assert rerun.try_acquire() is None
+    rerun.release()
+
+
+def test_a_live_holder_keeps_its_lock_and_the_message_says_when_it_goes_stale(gcs_emulator, gcs_bucket):
+    where = GcsLocation(gcs_bucket, "runs/live")
+    holder = _holder(gcs_emulator.url, gcs_bucket, "runs/live", 60)
+    try:
+        other = GcsLock(where, client(gcs_emulator.url), heartbeat=3600, stale_after=3600)
+        said = other.try_acquire()
+        assert said is not None and said.startswith(f"pid {holder.pid} on ")
+        assert re.search(r"\(last heartbeat \d+ s ago; a lock whose heartbeat is 1h old is taken over\)$", said)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_a_holder_elsewhere_is_never_presumed_gone():
+    me = holder_info()
+    assert not holder_is_gone(me)  # this process: alive
+    assert not holder_is_gone({**me, "host": "another-machine", "pid": 999_999_999})
+    assert not holder_is_gone({**me, "pid_ns": "pid:[1]", "pid": 999_999_999})  # another container
+    assert not holder_is_gone({"host": me["host"], "pid": 999_999_999})  # an older hpt's lock: unsure
+    assert holder_is_gone({**me, "pid": 999_999_999})  # this machine, no such process
 
 
 @pytest.mark.slow
