@@ -7,6 +7,7 @@ then hands the trials to a Runner.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -17,14 +18,14 @@ from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.devices import THREAD_VARS, describe, plan_run
-from hpt_cli.errors import ExitCode, HptError
+from hpt_cli.errors import ExitCode, HptError, write_fix
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.runner.loop import Runner, RunResult, failure_budget
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
-from hpt_cli.storage import open_lock, open_store, spool_path
+from hpt_cli.storage import StorageError, open_lock, open_store, spool_path
 from hpt_cli.storage.lock import acquire
 
 DEFAULT_METRICS = ("val_mse",)
@@ -139,6 +140,8 @@ def _unwritable(output: str, rid: str, spool: Path | None, exc: OSError) -> HptE
     """The one line for a run folder (or, on gs://, its local spool) that cannot be written."""
     why = exc.strerror or str(exc)
     folder = spool_path(output, rid, spool)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the place is right; the disk is full: exit 4
+        return StorageError(f"{folder or f'{output}/{rid}'}: cannot write the run folder ({why}); {write_fix(exc)}")
     if folder is not None:
         return HptError(f"{folder}: cannot create the local spool of {output}/{rid} ({why}); give --spool DIR "
                         "(or set HPT_SPOOL) to a folder you can write")

@@ -137,3 +137,20 @@ def test_close_that_cannot_sync_is_a_storage_error(tmp_path, monkeypatch):
 ])
 def test_is_disk_full(error, full):
     assert is_disk_full(error) is full
+
+
+def test_a_disk_full_before_the_lock_is_written_is_exit_4_not_a_bad_output(tmp_path, monkeypatch):
+    import hpt_cli.runner as runner
+    from hpt_cli.runner import RunOptions, run_spec
+    from hpt_cli.spec import parse_spec
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runner, "open_lock", full)
+    spec = parse_spec(json.dumps({"name": "b", "architecture": "branin", "parameters": {"x1": 1.0, "x2": 2.0}}))
+    with pytest.raises(StorageError) as info:
+        run_spec(spec, RunOptions(output=str(tmp_path), workers=1))
+    assert info.value.exit_code == ExitCode.STORAGE
+    assert str(info.value).endswith(": cannot write the run folder (No space left on device); free space there "
+                                    "and rerun the same command: finished rows are kept and the run resumes")
