@@ -93,3 +93,14 @@ def test_one_configuration_is_singular(tmp_path):
     assert "first 1 of 1 trial:\n" in expand.output
     validate = CliRunner().invoke(cli, ["validate", str(spec)])
     assert validate.stdout == f"ok: {spec}: 1 trial (ridge: 1 configuration x 1 date range x 1 repeat)\n"
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"architecture": "mlp", "paramters": {}}')
+    plain = CliRunner().invoke(cli, ["validate", str(bad)])
+    debug = CliRunner().invoke(cli, ["--debug", "validate", str(bad)])
+    assert plain.exit_code == debug.exit_code == 2
+    assert "Traceback" not in plain.output
+    assert "Traceback (most recent call last)" in debug.output
+    assert debug.output.rstrip().endswith(plain.output.rstrip())

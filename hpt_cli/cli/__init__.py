@@ -1,12 +1,14 @@
 """The `hpt` command: a thin click layer over the core (hpt_cli.spec, .search, .runner ...).
 
 Every command builds core objects, calls them, and prints. Core errors (HptError) become one
-line per problem on stderr and their exit code; tracebacks only with --debug.
+line per problem on stderr and their exit code; tracebacks only with --debug (which keeps the
+exit code: a script sees the same 2, 4 or 70 with or without it).
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
@@ -23,7 +25,7 @@ class HptGroup(click.Group):
             return super().invoke(ctx)
         except HptError as exc:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
+                traceback.print_exc()  # then the same line and exit code as without --debug
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
@@ -36,7 +38,7 @@ class HptGroup(click.Group):
             raise
         except Exception as exc:  # a bug in hpt, not the user's fault: say so in one line
             if ctx.obj and ctx.obj.get("debug"):
-                raise
+                traceback.print_exc()
             first = str(exc).splitlines()[0] if str(exc) else ""
             click.echo(
                 f"error: internal error {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
