@@ -87,9 +87,9 @@ def test_today_must_be_a_strict_iso_day(day, message):
     # review F13: 2015-02-29 was said not to match '%Y-%m-%d', while 2016-8-5 was accepted
     rolling = str(ROOT / "experiments/rolling.json")
     for command in ("expand", "validate"):
-        result = CliRunner().invoke(cli, [command, rolling, "--today", day])
+        result = CliRunner().invoke(cli, [command, rolling, "--today", day], prog_name="hpt")
         assert result.exit_code == 2
-        assert f"Invalid value for '--today': {message}\n" in result.output
+        assert result.output == f"error: Invalid value for '--today': {message} (see hpt {command} --help)\n"
 
 
 def test_today_metavar_in_help():
@@ -200,3 +200,20 @@ def test_billion_point_expand_does_not_grow_memory(tmp_path):
     assert huge < baseline + 20 * 1024, (baseline, huge)  # within 20 MiB of `hpt --help`
     out = subprocess.run([hpt, "expand", str(spec), "--limit", "5"], capture_output=True, text=True, check=True)
     assert re.search(r"^trials   1000000000 = 1000000000 configurations", out.stdout, re.M)
+
+
+@pytest.mark.parametrize("args, line", [
+    (["run", "--outptu", "x"], "error: No such option '--outptu'. Did you mean '--output'? (see hpt run --help)"),
+    (["runn"], "error: No such command 'runn'. Did you mean 'run'? (see hpt --help)"),
+    (["--bogus"], "error: No such option '--bogus'. (see hpt --help)"),
+    (["expand", "-", "--limit", "-1"],
+     "error: Invalid value for '--limit' / '-n': -1 is not in the range x>=0. (see hpt expand --help)"),
+])
+def test_a_usage_error_is_one_line_exit_2(args, line):
+    result = CliRunner().invoke(cli, args, prog_name="hpt")
+    assert (result.exit_code, result.output) == (2, line + "\n")
+
+
+def test_hpt_alone_shows_the_help():
+    result = CliRunner().invoke(cli, [], prog_name="hpt")
+    assert result.output.startswith("Usage: hpt [OPTIONS] COMMAND [ARGS]...")

@@ -17,8 +17,15 @@ from hpt_cli.errors import ExitCode, HptError
 
 
 class HptGroup(click.Group):
-    """Turns HptError into `error: ...` lines and the error's exit code, Ctrl-C into
-    `interrupted` and exit 3, and anything else into one `error: internal error` line (exit 70)."""
+    """Turns HptError into `error: ...` lines and the error's exit code, a usage error into one
+    such line (exit 2), Ctrl-C into `interrupted` and exit 3, and anything else into one
+    `error: internal error` line (exit 70)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # `hpt --bogus`: the group's own options
+            _usage_line(exc, ctx)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -34,6 +41,8 @@ class HptGroup(click.Group):
                 click.echo(err=True)  # past the ^C the terminal shows
             click.echo("interrupted", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
+        except click.UsageError as exc:  # one line, as every other user error (click prints three)
+            _usage_line(exc, ctx)
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug in hpt, not the user's fault: say so in one line
@@ -45,6 +54,14 @@ class HptGroup(click.Group):
                 err=True,
             )
             ctx.exit(ExitCode.INTERNAL)
+
+
+def _usage_line(exc: click.UsageError, ctx: click.Context) -> None:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `hpt` alone (click >= 8.2): the help, as click shows it
+        raise exc
+    where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+    click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+    ctx.exit(exc.exit_code)
 
 
 @click.group(cls=HptGroup, context_settings={"help_option_names": ["-h", "--help"]})
