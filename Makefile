@@ -30,7 +30,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hpt run experiments/quickstart.json --output runs/demo
+	$(BIN)/hpt run experiments/quickstart.json --output runs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -65,7 +65,7 @@ def test_a_missing_file_says_so(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         load_dataset(DataSpec(path="data.csv"))
     assert str(err.value) == (f"no data file 'data.csv' (looked for {tmp_path / 'data.csv'}); "
-                              f"check data.path in the spec")
+                              f"check data.path in the spec (a relative path is read from the folder hpt runs in)")
 
 
 def test_a_missing_date_column_lists_the_columns(tmp_path, monkeypatch):

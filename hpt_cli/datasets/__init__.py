@@ -93,7 +93,8 @@ def _load(path: str, shown: str, name: str, date_column: str, target: str) -> Da
 def _read(path: Path, shown: str) -> pd.DataFrame:
     if not path.is_file():
         where = "" if str(path) == shown else f" (looked for {path})"
-        raise DataError(f"no data file {shown!r}{where}; check data.path in the spec")
+        raise DataError(f"no data file {shown!r}{where}; check data.path in the spec (a relative path is read "
+                        "from the folder hpt runs in)")
     parquet = path.name.lower().endswith(_PARQUET_SUFFIXES)
     try:
         if parquet:
