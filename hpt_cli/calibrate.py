@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hpt_cli.errors import ExitCode, HptError
-from hpt_cli.search import canonical_json, space
+from hpt_cli.search import space
 from hpt_cli.spec.model import Spec
 from hpt_cli.spec.modes import apply_quick
 from hpt_cli.spec.parse import parse_spec
@@ -30,33 +30,23 @@ from hpt_cli.spec.parse import parse_spec
 DEFAULT_SAMPLE = 8
 BOOTSTRAP_RESAMPLES = 2000
 CI_METHODS = ("bootstrap", "fisher")
-_MAX_DRAWS_PER_CONFIG = 50  # a small grid may have fewer distinct configurations than asked for
 
 __all__ = ["CI_METHODS", "Calibration", "Ranked", "calibrate", "rank_correlation", "sample_spec"]
 
 
 def sample_spec(spec: Spec, sample: int, seed: int = 0) -> Spec:
     """`spec` as a random search over `sample` distinct configurations (fewer when its space
-    has fewer), named `<name>-calibrate`. Random search is prefix-stable, so the budget is the
-    number of draws that holds `sample` distinct ones; the runner skips the repeated draws
-    (same trial ids)."""
+    has fewer), named `<name>-calibrate`. Random search draws distinct configurations (a draw
+    that repeats an earlier one is skipped) and caps their count at what the space holds."""
     doc = spec.to_json()
     doc["name"] = f"{spec.name}-calibrate"
-    cap = sample * _MAX_DRAWS_PER_CONFIG
-    doc["search"] = {"strategy": "random", "trials": cap, "seed": seed, "repeats": spec.search.repeats}
+    doc["search"] = {"strategy": "random", "trials": sample, "seed": seed, "repeats": spec.search.repeats}
     drawn = parse_spec(json.dumps(doc), source=f"calibration sample of {spec.name}", today=spec.today)
-    configs = space(drawn)
-    seen: set[str] = set()
-    draws = cap
-    for c in range(cap):
-        seen.add(canonical_json(list(configs[c])))
-        if len(seen) == sample:
-            draws = c + 1
-            break
-    if len(seen) < 3:
-        raise HptError(f"{spec.name}: its space has {len(seen)} distinct configuration"
-                       f"{'s' if len(seen) != 1 else ''}; a rank correlation needs at least 3")
-    return replace(drawn, search=replace(drawn.search, trials=draws), rolling=spec.rolling, mode="full")
+    count = len(space(drawn))
+    if count < 3:
+        raise HptError(f"{spec.name}: its space has {count} distinct configuration"
+                       f"{'s' if count != 1 else ''}; a rank correlation needs at least 3")
+    return replace(drawn, search=replace(drawn.search, trials=count), rolling=spec.rolling, mode="full")
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ def test_a_dotted_name_suggests_the_colon_form():
 def test_a_module_that_cannot_be_imported():
     with pytest.raises(ArchitectureError) as err:
         get("pkg.mod:fn")
-    assert str(err.value) == "cannot import 'pkg.mod' for architecture 'pkg.mod:fn': No module named 'pkg'"
+    assert str(err.value) == ("cannot import 'pkg.mod' for architecture 'pkg.mod:fn': No module named 'pkg'; run hpt "
+                              "from the folder that holds pkg, or put that folder on PYTHONPATH")
 
 
 def test_a_missing_function_suggests_a_close_one():

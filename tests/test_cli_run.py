@@ -44,7 +44,8 @@ def test_unknown_architecture(tmp_path):
 def test_bad_max_failures_is_a_usage_error(tmp_path):
     result = invoke(tmp_path, {"architecture": "ridge"}, "--max-failures", "lots")
     assert result.exit_code == 2
-    assert "expected a count (3) or a fraction (0.1 or 10%), got 'lots'" in result.output
+    assert "expected a count (3) or a fraction (0.1 or 10%; 1.0 or 100% lets every trial fail), got 'lots'" in (
+        result.output)
 
 
 def _info():
@@ -80,6 +81,29 @@ def test_plain_progress_is_one_line_per_trial():
         "done: 2 ok, 1 failed, 0 timed out in 1:05; best val_mse 1.5 (trial abc)\n"
         "results: runs/demo-1234/results.csv\n"
     )
+
+
+def test_progress_counts_are_singular_for_one():
+    out = io.StringIO()
+    p = Progress(stream=out, live=False)
+    p.run_started(RunInfo("one-1234", "runs/one-1234", total=1, skipped=0, workers=1, objective="val_mse",
+                          mode="min", resolved_spec={}))
+    assert out.getvalue().splitlines()[0] == "run one-1234: 1 trial on 1 worker"
+
+
+def test_a_failed_trial_s_line_shows_its_error_not_its_metrics():
+    """A diverged trial keeps its metrics (val_mse=nan) but its line says why it failed."""
+    out = io.StringIO()
+    p = Progress(stream=out, live=False)
+    p.run_started(_info())
+    trial = _outcome(0).trial
+    p.trial_finished(TrialOutcome(trial, "failed", {"val_mse": float("inf")}, "objective val_mse is inf (the trial "
+                                  "diverged?)", 0.25, 1, "w0", "trials/x"))
+    p.trial_finished(TrialOutcome(trial, "ok", {"val_mse": float("nan")}, None, 0.25, 1, "w0", "trials/x"))
+    lines = out.getvalue().splitlines()
+    assert lines[2] == (f"[1/3] failed  {trial.id} mlp 2015-01-01..2015-02-01 objective val_mse is inf "
+                        "(the trial diverged?) (0.2 s)")
+    assert p.best is None  # neither inf (failed) nor nan is ever the best
 
 
 def test_live_progress_redraws_one_line():

@@ -160,6 +160,7 @@ def test_resolved_specs_are_valid_against_the_schema():
         {"architecture": "mlp", "date-range": {"rolling": {"count": 0, "length": "3M"}}},
         {"architecture": "mlp", "search": {"trials": "ten"}},
         {"parameters": {}},
+        {"architecture": "ridge", "command": ["python", "train.py"]},
     ],
 )
 def test_schema_rejects_what_the_parser_rejects(document):

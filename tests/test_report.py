@@ -322,13 +322,61 @@ def test_errors_are_one_line(tmp_path):
     result = report(str(tmp_path / "nothing"))
     assert result.exit_code == 2
     assert result.output == f"error: {tmp_path / 'nothing'}: no results.csv (is this a run folder? `hpt run` prints its path)\n"
-    rows = rows_for(RANGES6[:1], 1)
-    for row in rows:
-        row.update(status="failed", error="RuntimeError: no")
-    result = report(write_run(tmp_path / "bad", rows, RANGES6[:1], 1))
-    assert result.exit_code == 2 and "no ok rows with a val_mse value among 4 finished trials" in result.output
     result = report(write_run(tmp_path / "empty", [], RANGES6[:1], 1))
-    assert "no finished trials yet" in result.output
+    assert result.exit_code == 2 and "no finished trials yet" in result.output
+
+
+def all_failed(tmp_path):
+    """A run where every trial failed: 4 configurations on 2 date ranges, one of them ok without the metric."""
+    rows = rows_for(RANGES6[:2], 1)
+    for i, row in enumerate(rows):
+        row.update(status="failed", error="RuntimeError: worker died with signal SIGSEGV", val_mse="")
+    rows[0].update(status="timeout", error="timed out after 3.0 s")
+    rows[-1].update(status="ok", error="")
+    rows[-2].update(status="ok", error="")
+    return write_run(tmp_path / "bad", rows, RANGES6[:2], 1)
+
+
+def test_a_run_where_every_trial_failed_reports_its_failures_and_exits_1(tmp_path):
+    uri = all_failed(tmp_path)
+    result = report(uri)
+    assert result.exit_code == 1, result.output  # no result to rank: as `hpt run` exits, not a usage error
+    assert not result.output.startswith("error:")
+    blocks = result.output.rstrip("\n").split("\n\n")
+    assert blocks[0] == ("bad: 8 trials (2 ok, 5 failed, 1 timeout); objective val_mse (min); 4 configurations on 2 date\n"
+                         "  ranges x 1 repeat")
+    assert blocks[1].splitlines() == [
+        "Nothing to rank: no configuration has a val_mse result (every trial failed or returned no val_mse;",
+        "  the failures are below)",
+        "4 of 4 configurations failed on every date range (not ranked):",
+        "  mlp lr=0.001 hidden=[32]: (ok, no val_mse value) (2 of 2 trials)",
+        "  mlp lr=0.001 hidden=[64]: RuntimeError: worker died with signal SIGSEGV (2 of 2 trials)",
+        "  mlp lr=0.01 hidden=[32]: RuntimeError: worker died with signal SIGSEGV (2 of 2 trials)",
+        "  mlp lr=0.01 hidden=[64]: timed out after 3.0 s (1 of 2 trials)",  # a tie: the first row's
+    ]
+    assert blocks[2].splitlines()[0] == "Failures: 2 ok, 5 failed, 1 timeout; 2 ok rows without val_mse"
+    assert "RuntimeError: worker died with signal SIGSEGV" in blocks[2] and "timed out after 3.0 s" in blocks[2]
+    assert len(blocks) == 3  # no comparisons, effects, incumbent or best trial: there is no result
+    assert "Best trial" not in result.output and "Incumbent" not in result.output
+
+
+def test_a_run_where_every_trial_failed_in_every_format(tmp_path):
+    uri = all_failed(tmp_path)
+    result = report(uri, "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc["ranking"] == [] and doc["best_trial"] is None and doc["configurations"] == 0
+    assert doc["failures"]["by_status"] == {"ok": 2, "failed": 5, "timeout": 1}
+    assert len(doc["failed_configurations"]) == 4 and doc["partly_failed_configurations"] == []
+    result = report(uri, "--format", "csv")
+    assert result.exit_code == 1 and result.output.count("\n") == 1  # the header: nothing ranked
+    result = report(uri, "--format", "html", "--out", str(tmp_path / "html"))
+    assert result.exit_code == 1 and result.output == f"report: {tmp_path / 'html' / 'report.html'}\n"
+    page = (tmp_path / "html" / "report.html").read_text()
+    assert "Nothing to rank: no configuration has a val_mse result" in page and "4 of 4 configurations failed" in page
+    assert "What failed?" in page and "Where is the best model?" not in page
+    rep = build_report([uri])
+    assert not rep.ranked and rep.best_trial is None and rep.comparisons == [] and rep.effects == []
 
 
 def test_a_parameter_whose_name_clashed_is_read_from_param_column(tmp_path):
@@ -445,3 +493,10 @@ def test_analyse_reuses_loaded_results(synthetic):
     uri, _ = synthetic
     results = load_results([uri])
     assert analyse(results, top=0).configurations == len(analyse(results, top=0).ranking) == 4
+
+
+def test_the_headline_counts_in_the_singular_where_there_is_one(tmp_path):
+    rows = rows_for(RANGES6[:1], 1, configs={(0.01, (64,)): 0.0})
+    result = report(write_run(tmp_path / "one", rows, RANGES6[:1], 1))
+    assert result.exit_code == 0
+    assert result.output.startswith("one: 1 trial (1 ok); objective val_mse (min); 1 configuration on 1 date range x 1 repeat\n")

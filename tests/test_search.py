@@ -2,16 +2,23 @@
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from datetime import date
 
+import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hpt_cli.search import expand
+from hpt_cli.calibrate import sample_spec
+from hpt_cli.cli import cli
+from hpt_cli.search import configurations_by_architecture, expand, space
 from hpt_cli.search.permutation import Permutation
+from hpt_cli.search.space import capped
 from hpt_cli.spec import parse_spec
+from tests.helpers import HPT, subprocess_env, write_spec
 
 TODAY = date(2026, 11, 22)
 
@@ -146,3 +153,183 @@ def test_trial_ids_are_identical_in_a_separate_interpreter():
     out = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123", "PATH": "/usr/bin:/bin"}).stdout
     assert json.loads(out) == here
+
+
+# -- random search draws distinct configurations ---------------------------------------------------
+def _support(domain):
+    """The values a finite domain of a spec can give, written out independently of space.py."""
+    if isinstance(domain, list):  # grid values
+        return domain
+    if not isinstance(domain, dict):
+        return [domain]
+    if "distribution" not in domain:  # {"value": ...}
+        return [domain["value"]]
+    kind = domain["distribution"]
+    if kind == "choice":
+        weights = domain.get("weights") or [1] * len(domain["values"])
+        return [v for v, w in zip(domain["values"], weights) if w > 0]
+    if kind == "int":
+        return list(range(domain["low"], domain["high"] + 1, 1 if domain.get("log") else domain.get("step", 1)))
+    if kind == "quniform":  # whole numbers only here
+        q = domain["q"]
+        return list(range(-(-domain["low"] // q) * q, domain["high"] + 1, q))
+    raise AssertionError(kind)
+
+
+def _key(config):
+    return json.dumps(config, sort_keys=True)
+
+
+finite_domains = st.one_of(
+    st.lists(st.sampled_from([0, 1, 1.0, True, "a", [1], [1, 2]]), min_size=1, max_size=4),  # grid, repeats allowed
+    st.integers(min_value=-3, max_value=3),  # fixed
+    st.builds(lambda vs, ws: {"distribution": "choice", "values": vs, "weights": ws[: len(vs)]},
+              st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True),
+              st.lists(st.sampled_from([0, 1, 5]), min_size=4, max_size=4)).filter(
+        lambda d: sum(d["weights"]) > 0),
+    st.builds(lambda lo, n, step: {"distribution": "int", "low": lo, "high": lo + n, "step": step},
+              st.integers(-5, 5), st.integers(1, 6), st.integers(1, 3)),
+    st.builds(lambda lo, n: {"distribution": "int", "low": lo, "high": lo + n, "log": True},
+              st.integers(1, 5), st.integers(1, 5)),
+    st.builds(lambda lo, n, q: {"distribution": "quniform", "low": lo, "high": lo + n, "q": q},
+              st.integers(0, 4), st.integers(2, 8), st.integers(1, 2)).filter(lambda d: d["q"] <= d["high"] - d["low"]),
+)
+finite_spaces = st.dictionaries(st.sampled_from(["a", "b", "c"]), finite_domains, max_size=3)
+
+
+def _random_spec(parameters, trials, seed, architecture="m", initial=None):
+    search = {"strategy": "random", "trials": trials, "seed": seed}
+    if initial is not None:
+        search["initial"] = initial
+    body = {"architecture": architecture, "date-range": [["2016-01-01", "2016-02-01"]],
+            "parameters": parameters, "search": search}
+    return parse_spec(json.dumps(body), today=TODAY)
+
+
+@settings(max_examples=60, deadline=None)
+@given(params=finite_spaces, trials=st.integers(1, 80), more=st.integers(0, 40), seed=st.integers(0, 2**32))
+def test_random_search_over_a_finite_space_draws_without_replacement(params, trials, more, seed):
+    names = list(params)
+    supports = [{_key(v): v for v in _support(params[n])} for n in names]
+    product = {_key(dict(zip(names, combo))) for combo in itertools.product(*(s.values() for s in supports))}
+    configs = space(_random_spec(params, trials, seed))
+    assert len(configs) == min(trials, len(product))  # capped at what the space has
+    drawn = [configs[c] for c in range(len(configs))]
+    keys = [_key(p) for _, p in drawn]
+    assert len(set(keys)) == len(keys)  # no configuration twice
+    assert set(keys) <= product
+    if trials >= len(product):
+        assert set(keys) == product  # every one of them
+    longer = space(_random_spec(params, trials + more, seed))
+    assert [longer[c] for c in range(len(configs))] == drawn  # prefix-stable
+    trial_ids = [t.id for t in expand(_random_spec(params, trials, seed))]
+    assert len(set(trial_ids)) == len(trial_ids)
+
+
+@settings(max_examples=30, deadline=None)
+@given(a=finite_spaces, b=finite_spaces, trials=st.integers(1, 60), seed=st.integers(0, 1000))
+def test_random_search_across_finite_architectures_is_distinct_and_capped(a, b, trials, seed):
+    spec = _random_spec({"m1": a, "m2": b}, trials, seed, architecture=["m1", "m2"])
+    sizes = {}
+    for arch, params in (("m1", a), ("m2", b)):
+        combos = itertools.product(*({_key(v): v for v in _support(d)}.values() for d in params.values()))
+        sizes[arch] = len({_key(dict(zip(params, combo))) for combo in combos})
+    configs = space(spec)
+    assert len(configs) == min(trials, sum(sizes.values()))
+    keys = [_key(configs[c]) for c in range(len(configs))]
+    assert len(set(keys)) == len(keys)
+    counts = configurations_by_architecture(configs)
+    assert all(counts[arch] <= sizes[arch] for arch in sizes) and sum(counts.values()) == len(configs)
+    if trials >= sum(sizes.values()):
+        assert counts == sizes
+
+
+def test_random_search_keeps_the_raw_draws_when_a_domain_is_continuous():
+    params = {"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-1}, "h": [8, 16]}
+    configs = space(_random_spec(params, 50, 3))
+    assert len(configs) == 50
+    assert [configs[c] for c in range(50)] == [configs.draw(c) for c in range(50)]
+
+
+def test_random_search_distinct_configurations_are_the_raw_draws_without_repeats():
+    """Configuration i is the i-th new raw draw: the draws' distribution (weights too), in their order."""
+    params = {"a": [1, 2, 3], "b": {"distribution": "choice", "values": ["x", "y"], "weights": [3, 1]}}
+    configs = space(_random_spec(params, 6, 11))
+    first_seen = {}
+    r = 0
+    while len(first_seen) < 6:
+        first_seen.setdefault(_key(configs.draw(r)), configs.draw(r))
+        r += 1
+    assert [configs[c] for c in range(6)] == list(first_seen.values())
+
+
+def test_random_search_finds_every_configuration_of_a_skewed_space():
+    """A value drawn once in a million still comes, after the raw-draw budget, from the rest of the
+    product in a seeded order; a value of weight 0 never does."""
+    params = {"a": {"distribution": "choice", "values": [1, 2, 3], "weights": [1e6, 1, 0]}, "b": [True, False]}
+    configs = space(_random_spec(params, 10, 0))
+    got = sorted((p["a"], p["b"]) for _, p in (configs[c] for c in range(len(configs))))
+    assert got == [(1, False), (1, True), (2, False), (2, True)]
+    assert configs.distinct == 4 and capped(configs) == (10, 4, 0)
+
+
+def test_random_search_skips_an_initial_configuration(tmp_path):
+    params = {"a": [1, 2, 3]}
+    spec = _random_spec(params, 10, 0, initial=[{"a": 2}, {"a": 7}])
+    trials = expand(spec)
+    assert [t.params for t in trials] == [{"a": 2}, {"a": 7}, *[{"a": v} for v in _order_without(trials, 2)]]
+    assert len({t.id for t in trials}) == len(trials) == 4
+    assert capped(trials.space) == (10, 2, 1)  # {"a": 7} is not in the space
+    path = tmp_path / "initial.json"
+    path.write_text(json.dumps({"architecture": "m", "date-range": [["2016-01-01", "2016-02-01"]],
+                                "parameters": params, "search": {"strategy": "random", "trials": 10,
+                                                                 "initial": [{"a": 2}, {"a": 7}]}}))
+    assert CliRunner().invoke(cli, ["validate", str(path)]).output.startswith(
+        f"ok: {path}: 4 trials (m: 4 configurations x 1 date range x 1 repeat); search.trials is 10 but the space "
+        "has 2 configurations besides the initial ones: random search runs all of them")
+
+
+def _order_without(trials, initial):
+    rest = [t.params["a"] for t in trials][initial:]
+    assert sorted(rest) == [1, 3]
+    return rest
+
+
+def test_calibration_sample_of_a_small_space_is_all_of_it():
+    spec = spec_of({"a": [1, 2, 3, 4, 5]})
+    sample = sample_spec(spec, 8)
+    assert sample.search.trials == 5
+    assert sorted(p["a"] for _, p in (space(sample)[c] for c in range(5))) == [1, 2, 3, 4, 5]
+    sample = sample_spec(spec_of({"a": [1, 2, 3, 4, 5], "b": list(range(10))}), 8)
+    assert sample.search.trials == 8 and len({_key(space(sample)[c]) for c in range(8)}) == 8
+
+
+def test_validate_and_expand_say_when_random_search_runs_the_whole_space(tmp_path):
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps({"architecture": "tests.archs:noop", "date-range": [["2016-01-01", "2016-07-01"]],
+                                "parameters": {"alpha": [1, 2]}, "search": {"strategy": "random", "trials": 5}}))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["validate", str(path)]).output
+    assert out.startswith(f"ok: {path}: 2 trials (tests.archs:noop: 2 configurations x 1 date range x 1 repeat); "
+                          "search.trials is 5 but the space has 2 configurations: random search runs all of them")
+    table = runner.invoke(cli, ["expand", str(path)]).output
+    assert "trials   2 = 2 configurations" in table
+    assert "note     search.trials is 5 but the space has 2 configurations" in table
+    assert len(set(re.findall(r"\b[0-9a-f]{12}\b", table))) == 2
+    doc = json.loads(runner.invoke(cli, ["expand", str(path), "--format", "json"]).output)
+    assert doc["total"] == 2 and doc["note"].startswith("search.trials is 5")
+    path.write_text(json.dumps({"architecture": "tests.archs:noop", "date-range": [["2016-01-01", "2016-07-01"]],
+                                "parameters": {"alpha": [1, 2, 3]}, "search": {"strategy": "random", "trials": 3}}))
+    assert "note" not in runner.invoke(cli, ["expand", str(path)]).output
+    assert json.loads(runner.invoke(cli, ["expand", str(path), "--format", "json"]).output)["note"] is None
+
+
+@pytest.mark.slow
+def test_a_new_random_run_over_a_small_space_runs_each_configuration_once(tmp_path):
+    path = write_spec(tmp_path, architecture="tests.archs:noop", parameters={"alpha": [1, 2]},
+                      search={"strategy": "random", "trials": 5})
+    result = subprocess.run([HPT, "run", str(path), "-o", str(tmp_path / "runs"), "-j", "2"], capture_output=True,
+                            text=True, env=subprocess_env(), cwd=tmp_path, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "2 trials" in out and "done: 2 ok" in out and "done before this run" not in out

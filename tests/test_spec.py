@@ -292,3 +292,70 @@ def test_initial_configurations_come_first_and_leave_the_rest_as_it_was():
         ({"lr": 0.01}, "2015-01-01..2015-02-01"), ({"lr": 0.01}, "2015-02-01..2015-03-01")]
     assert [t.id for t in list(trials)[4:]] == [t.id for t in plain]  # the grid's own trials, unchanged
     assert spec.to_json()["search"]["initial"] == [{"lr": 0.003, "hidden": [64]}, {"lr": 0.01}]
+
+
+# -- architecture and command (review 2, finding 5) --------------------------------------------------
+@pytest.mark.parametrize("body, expected", [
+    ({"architecture": "ridge", "command": ["python", "t.py", "{alpha}"], "parameters": {"alpha": [1]}},
+     's.json:1: architecture: give "command" (its trials\' rows say architecture "command") or "architecture", '
+     'not both'),
+    ({"architecture": ["ridge", "command"], "command": ["echo", "1"]},
+     's.json:1: architecture: give "command" (its trials\' rows say architecture "command") or "architecture", '
+     'not both'),
+    ({"architecture": "command"},
+     's.json:1: architecture: architecture "command" needs the spec\'s "command" template, e.g. '
+     '"command": ["python", "train.py", "--lr", "{lr}"]'),
+    ({"command": "python train.py --lr {lr}"},  # one problem: not a spurious "architecture: missing" too
+     's.json:1: command: expected a non-empty list of strings, e.g. ["python", "train.py", "--lr", "{lr}"]'),
+])
+def test_architecture_and_command_not_both(body, expected):
+    assert problems(json.dumps(body)) == [expected]
+
+
+def test_a_resolved_command_spec_says_architecture_command_and_parses_again():
+    spec = parse_spec('{"command": ["python", "t.py", "{x}"], "parameters": {"x": [1]}}', today=TODAY)
+    doc = spec.to_json()
+    assert doc["architecture"] == "command" and doc["command"] == ["python", "t.py", "{x}"]
+    assert parse_spec(json.dumps(doc), today=TODAY).to_json() == doc
+
+
+# -- search.initial takes the spec's fixed values (review 2, finding 9) ------------------------------
+def test_initial_configurations_take_the_fixed_parameters_they_leave_out():
+    body = {"architecture": "mlp", "date-range": [["2015-01-01", "2015-02-01"]],
+            "parameters": {"lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-1}, "hidden": [[32], [64]],
+                           "epochs": 20, "l2": {"value": [1]}, "patience": 5},
+            "search": {"strategy": "tpe", "trials": 6,
+                       "initial": [{"lr": 0.01, "hidden": [64]}, {"lr": 0.001, "patience": 9}]}}
+    spec = parse_spec(json.dumps(body), today=TODAY)
+    # fixed ones filled in (a configuration's own value wins), grid and distribution ones left out
+    assert spec.search.initial == (("mlp", {"lr": 0.01, "hidden": [64], "epochs": 20, "l2": [1], "patience": 5}),
+                                   ("mlp", {"lr": 0.001, "epochs": 20, "l2": [1], "patience": 9}))
+    doc = spec.to_json()
+    assert doc["search"]["initial"] == [{"lr": 0.01, "hidden": [64], "epochs": 20, "l2": [1], "patience": 5},
+                                        {"lr": 0.001, "epochs": 20, "l2": [1], "patience": 9}]
+    assert parse_spec(json.dumps(doc), today=TODAY).to_json() == doc
+    body["search"]["initial"].append({"lr": 0.01, "hidden": [64], "epochs": 20})
+    assert problems(json.dumps(body)) == ["s.json:1: search.initial[2]: this configuration is listed twice"]
+
+
+def test_initial_configurations_take_their_own_architectures_fixed_parameters():
+    body = {"architecture": ["ridge", "mlp"],
+            "parameters": {"ridge": {"alpha": [1, 10], "lags": 7}, "mlp": {"lr": [0.1], "epochs": 3}},
+            "search": {"initial": [{"architecture": "ridge", "alpha": 3}, {"architecture": "mlp", "lr": 0.5}]}}
+    spec = parse_spec(json.dumps(body), today=TODAY)
+    assert spec.search.initial == (("ridge", {"alpha": 3, "lags": 7}), ("mlp", {"lr": 0.5, "epochs": 3}))
+
+
+def test_a_command_initial_configuration_gets_a_fixed_value_its_command_uses():
+    body = {"command": ["python", "t.py", "{x}", "{y}"], "parameters": {"x": [1, 2], "y": 3},
+            "search": {"initial": [{"x": 9}]}}
+    assert parse_spec(json.dumps(body), today=TODAY).search.initial == (("command", {"x": 9, "y": 3}),)
+
+
+def test_an_initial_trial_is_trained_with_the_fixed_epochs():
+    from hpt_cli.search import expand
+
+    body = {"architecture": "mlp", "parameters": {"lr": [0.01, 0.1], "epochs": 20},
+            "date-range": [["2015-01-01", "2015-02-01"]], "search": {"initial": [{"lr": 0.003}]}}
+    first = list(expand(parse_spec(json.dumps(body), today=TODAY)))[0]
+    assert first.params == {"lr": 0.003, "epochs": 20}

@@ -53,9 +53,12 @@ class Architecture:
     train: TrainFn
     default_space: dict[str, Any] = field(default_factory=dict, hash=False)  # raw spec-JSON domains
     lr_params: tuple[str, ...] = ()  # the learning-rate parameters (for an auto mode)
-    metrics: tuple[str, ...] = ()  # what train reports
+    metrics: tuple[str, ...] = ()  # what train reports (empty: not declared, any objective goes)
     description: str = ""
     needs_data: bool = True  # False: the trial never reads ctx.data (benchmark objectives)
+    # every parameter name train reads (default_space's and the rest); None: not declared, so a
+    # spec's names go unchecked. Declared, a spec parameter it does not read is a spec error.
+    parameters: frozenset[str] | None = None
 
 
 def _command_train(params: dict, ctx: TrialContext) -> dict:
@@ -134,10 +137,17 @@ def _from_reference(name: str) -> Architecture:
     if not module_name or not attr:
         raise ArchitectureError(f"architecture {name!r}: expected 'package.module:function'")
     cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:  # as `python -m`: modules beside the spec work
+    if cwd not in sys.path and "" not in sys.path:  # as `python -m`: modules in the working folder work
         sys.path.append(cwd)
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        hint = (f"; run hpt from the folder that holds {top}, or put that folder on PYTHONPATH"
+                if exc.name in (top, module_name) else "")
+        raise ArchitectureError(
+            f"cannot import {module_name!r} for architecture {name!r}: {_why(exc)}{hint}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the user's module may fail in any way
         raise ArchitectureError(
             f"cannot import {module_name!r} for architecture {name!r}: {_why(exc)}"

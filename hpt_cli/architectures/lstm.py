@@ -40,7 +40,7 @@ import numpy as np
 
 from hpt_cli.architectures import Architecture
 from hpt_cli.architectures.features import make_features
-from hpt_cli.architectures.params import integer, number, training
+from hpt_cli.architectures.params import TRAINING, integer, number, training
 from hpt_cli.context import TrialContext
 
 METRICS = ("val_mse", "val_mae", "train_loss", "epochs_run", "best_epoch", "train_time_s")
@@ -252,6 +252,9 @@ def _mse(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((pred - y) ** 2)) if len(y) else math.nan
 
 
+PARAMETERS = TRAINING | {"window", "hidden_size", "num_layers", "dropout", "lags"}
+ATTENTION_PARAMETERS = frozenset({"num_of_attentions", "attention_hidden_layer_size", "attention_regularization"})
+
 _SPACE = {
     "lr": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2},
     "decay": {"distribution": "uniform", "low": 0.9, "high": 1.0},
@@ -269,6 +272,7 @@ LSTM = Architecture(
     default_space=dict(_SPACE),
     lr_params=("lr", "decay", "patience"),
     metrics=METRICS,
+    parameters=PARAMETERS,
     description="PyTorch LSTM on the last `window` days of standardised features (Adam, early stopping)",
 )
 
@@ -282,5 +286,6 @@ LSTM_ATTENTION = Architecture(
     },
     lr_params=("lr", "decay", "patience"),
     metrics=METRICS + ("attention_penalty",),
+    parameters=PARAMETERS | ATTENTION_PARAMETERS,
     description="PyTorch LSTM with structured self-attention heads over the window (penalty ||AA^T-I||^2)",
 )

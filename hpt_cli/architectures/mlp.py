@@ -18,7 +18,7 @@ import numpy as np
 
 from hpt_cli.architectures import Architecture
 from hpt_cli.architectures.features import make_features
-from hpt_cli.architectures.params import training
+from hpt_cli.architectures.params import TRAINING, training
 from hpt_cli.context import TrialContext
 
 METRICS = ("val_mse", "val_mae", "train_loss", "epochs_run", "train_time_s")
@@ -176,5 +176,6 @@ ARCHITECTURE = Architecture(
     },
     lr_params=("lr", "decay", "patience"),
     metrics=METRICS + ("best_epoch",),
+    parameters=TRAINING | {"hidden", "lags"},
     description="numpy MLP (ReLU layers, Adam, early stopping) on lagged target values and the covariates",
 )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# the parameter names `training` reads (an architecture's `parameters` include them)
+TRAINING = frozenset({"lr", "decay", "epochs", "patience", "batch_size", "l2"})
+
 
 def number(params: dict, key: str, default: float, ok, rule: str) -> float:
     value = params.get(key, default)

@@ -62,5 +62,6 @@ ARCHITECTURE = Architecture(
     default_space={"alpha": {"distribution": "loguniform", "low": 1e-3, "high": 1e3}},
     lr_params=(),
     metrics=METRICS,
+    parameters=frozenset({"alpha", "lags"}),
     description="closed-form ridge regression on lagged target values and the covariates",
 )

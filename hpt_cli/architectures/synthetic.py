@@ -81,6 +81,7 @@ BRANIN = Architecture(
         "x2": {"distribution": "uniform", "low": 0.0, "high": 15.0},
     },
     metrics=("val_mse",),
+    parameters=frozenset({"x1", "x2", "delay_s"}),
     description="the Branin function as a benchmark objective (val_mse; minimum 0.397887); ignores data",
     needs_data=False,
 )
@@ -90,6 +91,7 @@ HARTMANN6 = Architecture(
     train=train_hartmann6,
     default_space={n: {"distribution": "uniform", "low": 0.0, "high": 1.0} for n in HARTMANN_NAMES},
     metrics=("val_mse",),
+    parameters=frozenset({*HARTMANN_NAMES, "delay_s"}),
     description="the 6-d Hartmann function + 3.32237 as a benchmark objective (val_mse; minimum 0); "
                 "ignores data",
     needs_data=False,

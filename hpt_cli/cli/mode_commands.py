@@ -19,9 +19,10 @@ from hpt_cli.cli.table import render
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people; json for scripts (always with the spaces).")
 def architectures_command(space: bool, fmt: str) -> None:
-    """List the registered architectures: name, metrics, description; with --space, the default
-    search space `hpt run --auto ARCH` tunes (stage 1: the learning-rate parameters marked *;
-    stage 2: the rest, learning rate fixed at stage 1's best).
+    """List the registered architectures: name, metrics, description; with --space, the
+    parameters each reads (where it declares them) and the default search space `hpt run --auto
+    ARCH` tunes (stage 1: the learning-rate parameters marked *; stage 2: the rest, learning rate
+    fixed at stage 1's best).
 
     \b
     Example:
@@ -38,6 +39,7 @@ def architectures_command(space: bool, fmt: str) -> None:
             missing.append((name, str(exc)))
     if fmt == "json":
         doc = {a.name: {"description": a.description, "metrics": list(a.metrics), "lr_params": list(a.lr_params),
+                        "parameters": None if a.parameters is None else sorted(a.parameters),
                         "default_space": a.default_space} for a in found}
         doc.update({name: {"unavailable": why} for name, why in missing})
         click.echo(json.dumps(doc, indent=2))
@@ -50,6 +52,8 @@ def architectures_command(space: bool, fmt: str) -> None:
     blocks = []
     for a in found:
         lines = [f"{a.name}: {a.description}", f"  metrics: {', '.join(a.metrics) or '-'}"]
+        if a.parameters is not None:  # every name a spec may give it (the default space's and the rest)
+            lines.append(f"  parameters: {', '.join(sorted(a.parameters)) or '-'}")
         if not a.default_space:
             lines.append("  no default space (auto mode cannot tune it)")
         else:

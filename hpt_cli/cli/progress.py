@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from typing import Any, TextIO
 
+from hpt_cli.cli.table import plural
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.sanitize import plain
 from hpt_cli.storage.results import PASSED
@@ -43,7 +45,8 @@ class Progress(RunObserver):
         self.started = self.clock()
         if not self.quiet:
             resumed = f", {info.skipped} already done (resuming)" if info.skipped else ""
-            self._line(f"run {info.run_id}: {info.total} trials on {info.workers} workers{resumed}")
+            self._line(f"run {info.run_id}: {plural(info.total, 'trial')} on {plural(info.workers, 'worker')}"
+                       f"{resumed}")
             self._line(f"results: {info.uri}/results.csv")
             for note in info.notes:
                 self._line(note)
@@ -57,7 +60,7 @@ class Progress(RunObserver):
         if o.status not in PASSED:
             self.failed += 1
         value = o.metrics.get(self.info.objective)
-        if value is not None and value == value and o.status == "ok":  # stopped: fewer epochs
+        if value is not None and math.isfinite(value) and o.status == "ok":  # stopped: fewer epochs
             sign = 1 if self.info.mode == "min" else -1
             if self.best is None or sign * value < sign * self.best[0]:
                 self.best = (value, o.trial.id)
@@ -66,7 +69,8 @@ class Progress(RunObserver):
         if self.live:
             self._draw(force=True)
             return
-        what = f"{self.info.objective}={value:.6g}" if value is not None else plain(o.error or "")
+        passed = o.status in PASSED and value is not None  # a failed trial's metrics: its error says why
+        what = f"{self.info.objective}={value:.6g}" if passed else plain(o.error or "")
         if o.status == "stopped" and "epochs_run" in o.metrics:
             what += f" at epoch {o.metrics['epochs_run']:g}"
         self._line(f"[{self.done}/{self.todo}] {o.status:<7} {o.trial.id} {o.trial.architecture} "

@@ -27,6 +27,9 @@ def report(runs: tuple[str, ...], fmt: str, out: str | None, top: int) -> None:
     a run still going is read as far as it has got). Several RUNs are merged by configuration,
     e.g. to compare monthly sweeps. See docs/report.md.
 
+    Exit 0 with a ranking; 1 when no configuration has a result (every trial failed: the report
+    shows the failures, and nothing is ranked); 2 when a RUN cannot be read or has no finished trial.
+
     \b
     Examples:
       hpt report runs/quickstart-6df2cb09
@@ -57,8 +60,12 @@ def report(runs: tuple[str, ...], fmt: str, out: str | None, top: int) -> None:
         out = out or "."
     if out is None:
         click.echo(text, nl=False)
-        return
-    path = Path(out) / FILES[fmt]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    click.echo(f"report: {path}")
+    else:
+        path = Path(out) / FILES[fmt]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"report: {path}")
+    if not doc.ranked:  # the report is whole, but every trial failed: exit as `hpt run` did, not 2
+        from hpt_cli.errors import ExitCode
+
+        click.get_current_context().exit(ExitCode.TRIALS_FAILED)

@@ -17,25 +17,20 @@ from hpt_cli.cli.spec_commands import read_spec, today_option
 from hpt_cli.dates import parse_duration
 from hpt_cli.errors import ExitCode
 from hpt_cli.runner import RunObserver, RunOptions, run_spec
+from hpt_cli.runner.loop import MaxFailures
 from hpt_cli.runner.reporters import EventLog, JUnitReport, SummaryFile
 
 
 class FailureBudget(click.ParamType):
-    """A count of trials (3) or a fraction of them (0.1 or 10%)."""
+    """--max-failures: a count of trials (3), or a fraction of them (10%, 0.1; 100% or 1.0: all)."""
 
     name = "N|FRACTION"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return value
-        text = str(value).strip()
         try:
-            number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
-            self.fail(f"expected a count (3) or a fraction (0.1 or 10%), got {value!r}", param, ctx)
-        if number < 0 or (number >= 1 and not number.is_integer()):
-            self.fail(f"expected a count (3) or a fraction (0.1 or 10%), got {value!r}", param, ctx)
-        return number
+            return MaxFailures.of(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class Duration(click.ParamType):
@@ -124,9 +119,11 @@ class StopOnSignal:
               help="Where trials run (default: the spec's \"executor\", else local worker processes).")
 @click.option("--scheduler", metavar="URL", default=None,
               help="The Dask scheduler for --executor dask (tcp://host:8786; or $DASK_SCHEDULER_ADDRESS).")
-@click.option("--fresh", is_flag=True, help="Start a new run id instead of resuming the spec's run.")
+@click.option("--fresh", is_flag=True, help="Start a new run id instead of resuming the spec's run (stamped with "
+                                           "the time; -2, -3 ... where that folder is taken).")
 @click.option("--max-failures", type=FailureBudget(), default="0", show_default=True,
-              help="Failed trials tolerated before the exit code is 1: a count or a fraction (0.1, 10%).")
+              help="Failed (or timed-out) trials that still exit 0: a count (3; 1 is one trial), or a "
+                   "fraction of the trials: 10% or 0.1, and 100% or 1.0 for every trial.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the final summary.")
 @click.option("--spool", type=click.Path(file_okay=False), default=None,
               help="gs:// outputs: the local copy written first (default $HPT_SPOOL or ~/.cache/hpt/spool).")

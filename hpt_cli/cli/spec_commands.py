@@ -8,13 +8,15 @@ import json
 import sys
 from datetime import date
 from itertools import islice
+from pathlib import Path
 
 import click
 
 from hpt_cli.cli import cli
 from hpt_cli.cli.params import IsoDate
-from hpt_cli.cli.table import render
+from hpt_cli.cli.table import plural, render
 from hpt_cli.search import configurations_by_architecture, expand
+from hpt_cli.search.space import capped
 from hpt_cli.spec import load_spec, parse_spec, schema
 from hpt_cli.spec.model import Spec
 from hpt_cli.spec.modes import for_running
@@ -43,9 +45,15 @@ def read_spec(spec_path: str, today) -> Spec:
     return load_spec(spec_path, today=_day(today))
 
 
-def plural(n: int, word: str) -> str:
-    """`1 configuration`, `2 configurations`."""
-    return f"{n} {word}" + ("s" if n != 1 else "")
+def cap_note(space) -> str:
+    """What to say when random search asked for more configurations than its space has."""
+    cap = capped(space)
+    if cap is None:
+        return ""
+    asked, has, initial = cap
+    besides = " besides the initial ones" if initial else ""
+    return (f"search.trials is {asked} but the space has {plural(has, 'configuration')}{besides}: "
+            "random search runs all of them")
 
 
 def describe_ranges(spec: Spec) -> str:
@@ -60,9 +68,10 @@ def describe_ranges(spec: Spec) -> str:
 @spec_argument
 @today_option
 def validate(spec_path: str, today) -> None:
-    """Check a spec: prints `ok` and its size, or every problem with its JSON path (exit 2).
-    A note on stderr says what `hpt run` would still refuse on this machine (an architecture that
-    does not resolve, dates the data does not cover).
+    """Check a spec: prints `ok` and its size, or every problem with its JSON path (exit 2), a
+    parameter or objective a built-in architecture does not have included. A note on stderr says
+    what `hpt run` would still refuse on this machine (an architecture that does not resolve,
+    dates the data does not cover).
 
     \b
     Example:
@@ -71,18 +80,28 @@ def validate(spec_path: str, today) -> None:
     """
     spec = for_running(read_spec(spec_path, today))
     trials = expand(spec)
+    from hpt_cli.errors import HptError, SpecError
+    from hpt_cli.runner import preflight
+
+    note = None
+    try:  # what `hpt run` checks before starting: what this machine lacks is a note, but a
+        preflight(spec)  # parameter or objective the spec's architectures do not have is a spec error
+    except SpecError as exc:
+        if spec_path == "-":
+            raise SpecError(exc.problems, "<stdin>") from None
+        from hpt_cli.architectures.check import with_lines
+
+        raise SpecError(with_lines(exc.problems, Path(spec_path).read_text("utf-8")), spec_path) from None
+    except HptError as exc:
+        note = f"note: on this machine `hpt run` would stop here: {exc}"
     archs = ", ".join(spec.architectures)
     click.echo(
         f"ok: {spec_path}: {plural(len(trials), 'trial')} ({archs}: {plural(len(trials.space), 'configuration')} x "
         f"{describe_ranges(spec)} x {plural(spec.search.repeats, 'repeat')})"
+        + (f"; {cap_note(trials.space)}" if cap_note(trials.space) else "")
     )
-    from hpt_cli.errors import HptError
-    from hpt_cli.runner import preflight
-
-    try:  # what `hpt run` checks on this machine before starting: a note, not a spec error
-        preflight(spec)
-    except HptError as exc:
-        click.echo(f"note: on this machine `hpt run` would stop here: {exc}", err=True)
+    if note:
+        click.echo(note, err=True)
 
 
 @cli.command(name="expand")
@@ -136,6 +155,7 @@ def _as_table(spec, spec_path, trials, per_arch, first, params) -> str:
         f"trials   {'up to ' if s.strategy not in ('grid', 'random') else ''}{len(trials)} = "
         f"{plural(len(trials.space), 'configuration')} x {describe_ranges(spec)}"
         f" x {plural(s.repeats, 'repeat')}",
+        *([f"note     {cap_note(trials.space)}"] if cap_note(trials.space) else []),
         "",
         render(["architecture", "date range", "trials"], _counts(spec, per_arch)),
         "",
@@ -163,6 +183,7 @@ def _as_json(spec, trials, per_arch, first) -> dict:
         "epochs": spec.trial.epochs,
         "total": len(trials),
         "configurations": len(trials.space),
+        "note": cap_note(trials.space) or None,
         "date_ranges": [r.to_json() for r in spec.date_ranges],
         "counts": [{"architecture": a, "date_range": r, "trials": n} for a, r, n in _counts(spec, per_arch)],
         "trials": [

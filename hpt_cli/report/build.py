@@ -56,17 +56,23 @@ class Report:
     configurations: int  # ranked: those with a result (failed_configurations are the others)
     ranges: list[str]
     repeats: int
-    ranking: list[ConfigStats]  # the top ones
+    ranking: list[ConfigStats]  # the top ones; empty when no configuration has a result
     comparisons: list[Comparison]
     effects: list[Effect]
     trajectories: list[Trajectory]
     failures: Failures
-    best_trial: BestTrial
+    best_trial: BestTrial | None  # None when nothing is ranked
     notes: list[str]
     # no result on any date range: every trial failed (not ranked), by label
     failed_configurations: list[FailedConfig] = dataclasses.field(default_factory=list)
     # ranked, but failed on some date ranges (their mean is over the others), by rank
     partly_failed_configurations: list[PartlyFailedConfig] = dataclasses.field(default_factory=list)
+
+    @property
+    def ranked(self) -> bool:
+        """Whether some configuration has a result; if not, every trial failed (or returned no
+        objective) and the report holds its failures only."""
+        return bool(self.ranking)
 
     @property
     def winner(self) -> ConfigStats:
@@ -93,9 +99,13 @@ def analyse(results: Results, top: int = 10) -> Report:
     ranked = rank_configs(results, cells)
     shown = ranked if top <= 0 else ranked[:top]
     comparisons = compare_best(results, cells, ranked, len(shown) - 1)
-    best = ranked[0]
-    sign = 1 if results.mode == "min" else -1
-    row = min((r for r in results.ranked if r.config == best.config), key=lambda r: (sign * r.value, r.trial_id))
+    best_trial = None
+    if ranked:
+        sign = 1 if results.mode == "min" else -1
+        row = min((r for r in results.ranked if r.config == ranked[0].config),
+                  key=lambda r: (sign * r.value, r.trial_id))
+        best_trial = BestTrial(row.trial_id, row.run, results.labels[row.config], row.date_range, row.repeat,
+                               row.value, row.artifact)
     runs = [RunInfo(r.uri, r.label, len(r.rows), (r.summary or {}).get("status", "in progress"),
                     r.skipped_lines) for r in results.runs]
     notes = []
@@ -116,13 +126,11 @@ def analyse(results: Results, top: int = 10) -> Report:
     if early:
         notes.append(f"{early} configurations were stopped early by the scheduler on some date range; "
                      "they rank after the configurations that ran every epoch")
-    repeats = max((r.repeat for r in results.ok), default=0) + 1
+    repeats = max((r.repeat for r in results.rows), default=0) + 1
     everywhere, partly = failed_configurations(results, ranked)
     return Report(results.metric, results.mode, runs, len(results.rows), len(ranked), results.ranges,
                   repeats, shown, comparisons, parameter_effects(results), trajectories(results),
-                  failures(results), BestTrial(row.trial_id, row.run, results.labels[row.config],
-                                               row.date_range, row.repeat, row.value, row.artifact), notes,
-                  everywhere, partly)
+                  failures(results), best_trial, notes, everywhere, partly)
 
 
 def _clean(value: Any) -> Any:

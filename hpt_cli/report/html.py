@@ -56,7 +56,8 @@ def render_html(report: Report, results: Results) -> str:
     have_plots = plots.available()
     img = {}
     if have_plots:
-        img["trajectory"] = _img(plots.trajectory_png(report), "incumbent trajectory")
+        if report.ranked:
+            img["trajectory"] = _img(plots.trajectory_png(report), "incumbent trajectory")
         img["parameters"] = _img(plots.parameters_png(report, results), "objective against each parameter")
         img["ranges"] = _img(plots.ranges_png(report), "top configurations per date range")
     missing = "" if have_plots else (

@@ -81,7 +81,8 @@ class Results:
 
 
 def load_results(uris: list[str]) -> Results:
-    """Read every run at `uris` and merge them; raises HptError when a run has no ok rows."""
+    """Read every run at `uris` and merge them; raises HptError when they have no rows at all.
+    Rows without a result (every trial failed) are fine: the report then shows the failures."""
     runs = [load_run(uri) for uri in uris]
     first = runs[0]
     for run in runs[1:]:
@@ -89,13 +90,10 @@ def load_results(uris: list[str]) -> Results:
             raise HptError(f"{run.uri}: its objective is {run.metric} ({run.mode}) but {first.uri}'s is "
                            f"{first.metric} ({first.mode}); report runs with the same objective together")
     rows = [row for run in runs for row in run.rows]
-    if not any(r.status == "ok" and math.isfinite(r.value) for r in rows):
+    if not rows:
         where = ", ".join(r.uri for r in runs)
-        if not rows:
-            raise HptError(f"{where}: no finished trials yet (results.csv has only its header); "
-                           "report again once trials have finished")
-        raise HptError(f"{where}: no ok rows with a {first.metric} value among {len(rows)} finished "
-                       "trials; see the errors with `hpt watch` or the trials' log.txt")
+        raise HptError(f"{where}: no finished trials yet (results.csv has only its header); "
+                       "report again once trials have finished")
     return Results(runs, first.metric, first.mode, rows, config_labels(rows),
                    sorted({r.date_range for r in rows}))
 

@@ -82,6 +82,8 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
         stats.append(ConfigStats(0, config, results.labels[config], row.architecture, row.params,
                                  s.n, s.mean, s.std, s.ci_low, s.ci_high,
                                  {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}))
+    if not stats:  # no configuration has a result: every trial failed
+        return []
     most = max(c.n for c in stats)
     stopped = {r.config for r in results.rows if r.status == "stopped"}
     for c in stats:

@@ -55,12 +55,18 @@ def headline(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     counts = ", ".join(f"{n} {s}" for s, n in report.failures.by_status.items())
     configurations = report.configurations + len(report.failed_configurations)
-    return para(f"{runs}: {report.rows} trials ({counts}); objective {report.metric} ({report.mode}); "
-                f"{configurations} configurations on {len(report.ranges)} date ranges x "
-                f"{report.repeats} repeat{'s' if report.repeats > 1 else ''}")
+    return para(f"{runs}: {_n(report.rows, 'trial')} ({counts}); objective {report.metric} ({report.mode}); "
+                f"{_n(configurations, 'configuration')} on {_n(len(report.ranges), 'date range')} x "
+                f"{_n(report.repeats, 'repeat')}")
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def ranking_section(report: Report, render: Table) -> list[str]:
+    if not report.ranked:
+        return [para(nothing_ranked(report))] + failed_lines(report)
     out = [para(f"Ranking: top {len(report.ranking)} of {report.configurations} by mean {report.metric} "
                 "over date ranges and repeats (95% CI: t distribution)")]
     rows = [[str(c.rank), c.label, str(c.n), num(c.mean), num(c.std), ci(c.ci_low, c.ci_high),
@@ -76,6 +82,12 @@ def ranking_section(report: Report, render: Table) -> list[str]:
         out.append(f"No configuration wins on every date range; the best is first on {firsts} of "
                    f"{len(report.ranges)}.")
     return out + failed_lines(report)
+
+
+def nothing_ranked(report: Report) -> str:
+    """The ranking's line when no configuration has a result (every trial failed)."""
+    return (f"Nothing to rank: no configuration has a {report.metric} result (every trial failed or "
+            f"returned no {report.metric}; the failures are below)")
 
 
 def failed_lines(report: Report) -> list[str]:
@@ -139,6 +151,8 @@ def effects_section(report: Report, render: Table) -> list[str]:
 
 
 def trajectory_section(report: Report, render: Table) -> list[str]:
+    if not report.ranked:
+        return []
     out = [para(f"Incumbent: best configuration so far (mean {report.metric}, once all its date ranges "
                 "are in), against the trials' cumulative time and wall time")]
     for t in report.trajectories:
@@ -164,6 +178,8 @@ def failure_section(report: Report, render: Table) -> list[str]:
 
 def best_section(report: Report) -> list[str]:
     b = report.best_trial
+    if b is None:
+        return []
     return [f"Best trial: {b.trial_id}, {report.metric} {num(b.value, 6)}: the best configuration's best result",
             para(f"  {b.label}; {b.date_range}, repeat {b.repeat}; run {b.run}"),
             f"  files: {b.artifact or '-'}"]

@@ -21,7 +21,8 @@ from hpt_cli.devices import THREAD_VARS, describe, plan_run
 from hpt_cli.errors import ExitCode, HptError, write_fix
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
-from hpt_cli.runner.loop import Runner, RunResult, failure_budget
+from hpt_cli.runner.loop import MaxFailures, Runner, RunResult, failure_budget
+from hpt_cli.runner.run_id import claim_fresh
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
@@ -37,7 +38,7 @@ class RunOptions:
     workers: int | None = None  # default: usable CPUs // cpus_per_trial
     isolate: bool = False  # a fresh process per trial
     fresh: bool = False  # a new run id instead of resuming
-    max_failures: float = 0  # a count, or a fraction of the trials in (0, 1)
+    max_failures: MaxFailures | int | str = 0  # an int is a count; "10%", "1.0": fractions (MaxFailures)
     spool: Path | None = None  # gs:// outputs: where the local copy goes (default ~/.cache/hpt/spool)
     upload_interval: float = 5.0  # gs:// outputs: seconds between appends of new rows
     upload_timeout: float = 60.0  # gs:// outputs: how long the end of a run retries before exit 4
@@ -65,9 +66,15 @@ def preflight(spec: Spec) -> None:
 
 def resolve_architectures(spec: Spec) -> None:
     """Every architecture resolves (a 'module:function' one may add the working folder to sys.path,
-    which workers inherit: so this comes before any worker starts)."""
-    for arch in spec.architectures:
-        get(arch)
+    which workers inherit: so this comes before any worker starts). Then the spec's parameter names
+    and objective against what they declare reading and reporting: a SpecError (exit 2) for a
+    name none of them reads or a metric none of them reports (hpt_cli.architectures.check)."""
+    from hpt_cli.architectures.check import spec_problems
+    from hpt_cli.errors import SpecError
+
+    problems = spec_problems(spec, {arch: get(arch) for arch in spec.architectures})
+    if problems:
+        raise SpecError(problems)
 
 
 def check_data(spec: Spec) -> None:
@@ -107,9 +114,13 @@ def run_spec(
     max_time = options.max_time
     try:
         try:
-            lock = open_lock(output, rid, options.spool)
             waiting_since = time.monotonic()
-            taken = acquire(lock, options.lock, say=say, stop=stop, max_wait=max_time)
+            if options.fresh:  # the stamped id, else -2, -3 ...: never a folder another run holds or used
+                rid, lock = claim_fresh(rid, lambda candidate: open_lock(output, candidate, options.spool))
+                taken = True
+            else:
+                lock = open_lock(output, rid, options.spool)
+                taken = acquire(lock, options.lock, say=say, stop=stop, max_wait=max_time)
             if max_time is not None:  # --lock wait: the wait counts against --max-time
                 max_time = max(1e-3, max_time - (time.monotonic() - waiting_since))
         except OSError as exc:  # the output location (or a gs:// run's spool) cannot be created or written
@@ -190,7 +201,7 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
         executor = DaskExecutor(scheduler, slots=options.workers, resources_per_job=needs, env=env)
         executor.start()
         workers = options.workers or max(1, executor.free_slots())
-        return executor, workers, {}, [f"dask: {scheduler}, {workers} trials at a time"]
+        return executor, workers, {}, [f"dask: {scheduler}, {workers} trial{'s' if workers != 1 else ''} at a time"]
     try:
         _, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
                             options.gpus)
@@ -202,5 +213,5 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
     return executor, len(slots), {s.name: s.label for s in slots}, placement
 
 
-__all__ = ["RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",
+__all__ = ["MaxFailures", "RunInfo", "RunObserver", "RunOptions", "RunResult", "Runner", "TrialOutcome",
            "check_data", "failure_budget", "metric_columns", "preflight", "resolve_architectures", "run_spec"]

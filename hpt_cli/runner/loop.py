@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from hpt_cli import __version__
@@ -48,11 +50,87 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)  # e.g. a report file that could not be written
 
 
-def failure_budget(max_failures: float, total: int) -> int:
-    """How many failed trials are tolerated: a count (3), or a fraction of the trials (0.1)."""
-    if 0 < max_failures < 1:
-        return math.floor(max_failures * total)
-    return int(max_failures)
+_COUNT = re.compile(r"\d+")
+_DECIMAL = re.compile(r"(\d+\.\d*|\.\d+)(e[-+]?\d+)?|\d+e[-+]?\d+", re.IGNORECASE)
+_PERCENT = re.compile(r"(\d+\.?\d*|\.\d+)\s*%")
+_EXPECTED = "expected a count (3) or a fraction (0.1 or 10%; 1.0 or 100% lets every trial fail)"
+
+
+@dataclass(frozen=True)
+class MaxFailures:
+    """How many failed (or timed-out) trials still exit 0 (`--max-failures`): a count of trials,
+    or a fraction of the run's trials. The kind is explicit, never guessed from the number's size:
+    "1" is one trial, "1.0" and "100%" are every trial."""
+
+    count: int | None = 0
+    fraction: Fraction | None = None  # in [0, 1]; set only where count is None
+
+    @classmethod
+    def parse(cls, text: str) -> MaxFailures:
+        """"3": a count; "10%": a fraction (0% to 100%); "0.1", "1.0": a fraction in [0, 1].
+        ValueError with a one-line message for anything else."""
+        raw = str(text).strip()
+        if _COUNT.fullmatch(raw):
+            return cls(count=int(raw))
+        if (m := _PERCENT.fullmatch(raw)) is not None:
+            value = Fraction(m.group(1)) / 100
+            if value > 1:
+                raise ValueError(f"a percentage is at most 100% (every trial may fail), got {raw!r}")
+            return cls(count=None, fraction=value)
+        if _DECIMAL.fullmatch(raw):
+            value = Fraction(raw)
+            if value > 1:
+                raise ValueError(f"a fraction is at most 1.0 (every trial may fail) and a count is a whole "
+                                 f"number (3), got {raw!r}")
+            return cls(count=None, fraction=value)
+        raise ValueError(f"{_EXPECTED}, got {text!r}")
+
+    @classmethod
+    def of(cls, value: MaxFailures | int | float | str) -> MaxFailures:
+        """An int is a count; a str (or a float, by its shortest repr) reads as `parse` says."""
+        if isinstance(value, MaxFailures):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(f"{_EXPECTED}, got {value!r}")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError(f"{_EXPECTED}, got {value!r}")
+            return cls(count=value)
+        return cls.parse(repr(value) if isinstance(value, float) else value)
+
+    def allowed(self, total: int) -> float:
+        """Failed trials tolerated among `total` trials (infinity for a fraction of 1)."""
+        if self.count is not None:
+            return self.count
+        assert self.fraction is not None
+        if self.fraction >= 1:
+            return math.inf  # every trial, also where the total is not known in advance
+        return math.floor(self.fraction * total)  # exact: 29% of 100 is 29
+
+    def __str__(self) -> str:
+        if self.count is not None:
+            return str(self.count)
+        return f"{float(self.fraction * 100):g}%"
+
+
+def failure_budget(max_failures: MaxFailures | int | float | str, total: int) -> float:
+    """How many failed trials are tolerated among `total` (see MaxFailures)."""
+    return MaxFailures.of(max_failures).allowed(total)
+
+
+def objective_problem(metrics: dict[str, float], objective: str, stopped: bool = False) -> str | None:
+    """Why a finished trial's metrics make it a failure, or None: its objective is NaN or
+    infinite (a diverged training run, as a rule), or missing. A trial stopped early by the
+    scheduler may lack the objective (it reports what its last `ctx.report` had)."""
+    value = metrics.get(objective)
+    if value is None:
+        if stopped:
+            return None
+        got = ", ".join(metrics) if metrics else "no metrics"
+        return f"returned no {objective}, the objective (it returned: {got})"
+    if not math.isfinite(value):
+        return f"objective {objective} is {value} (the trial diverged?)"
+    return None
 
 
 class Runner:
@@ -68,7 +146,7 @@ class Runner:
         metrics: Sequence[str],
         workers: int,
         observers: Sequence[RunObserver] = (),
-        max_failures: float = 0,
+        max_failures: MaxFailures | int | float | str = 0,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
         max_time: float | None = None,
@@ -85,7 +163,7 @@ class Runner:
         self.workers = workers
         self.observers = list(observers)
         self.observer_errors: list[str] = []  # observers dropped after raising
-        self.max_failures = max_failures
+        self.max_failures = MaxFailures.of(max_failures)
         self.stop = stop or threading.Event()
         self.clock = clock
         self.max_time = max_time
@@ -214,14 +292,20 @@ class Runner:
             status = "timeout"  # the trial's own limit (a command trial enforces trial.timeout itself)
         if status == "failed" and is_disk_full(result.error):  # not the trial's outcome: no row, exit 4
             raise disk_full_error(trial.id, str(self.store.trial_dir(trial.id)), _one_line(result.error))
-        if status != "ok" and attempt <= self.spec.trial.retries and not (self.stop.is_set() or self.capped):
-            self._retry.append((trial, attempt + 1))
-            return
+        error = result.error
         metrics = dict(result.value or {}) if status == "ok" else {}
         stopped_at = metrics.pop(STOPPED_KEY, None)
         if stopped_at is not None:  # the scheduler stopped it early (hpt_cli.search.schedulers)
             status = "stopped"
             metrics.setdefault("epochs_run", stopped_at)
+        if status in ("ok", "stopped"):  # a NaN, infinite or missing objective: failed, metrics kept
+            problem = objective_problem(metrics, self.spec.objective.metric, stopped=status == "stopped")
+            if problem is not None:
+                status, error = "failed", problem
+        if status not in ("ok", "stopped") and attempt <= self.spec.trial.retries and not (
+                self.stop.is_set() or self.capped):
+            self._retry.append((trial, attempt + 1))
+            return
         started = self._first_start.pop(trial.id, result.started_at)
         ended = result.ended_at or self.clock()
         fields = {
@@ -239,7 +323,7 @@ class Runner:
             "worker": result.worker,
             "device": self.devices.get(result.worker, "cpu"),
             "artifact_dir": self.store.artifact_uri(trial.id),
-            "error": _one_line(result.error) if status not in ("ok", "stopped") else "",
+            "error": _one_line(error) if status not in ("ok", "stopped") else "",
         }
         cells = self.columns.row(fields, trial.params, metrics or {})
         self.store.append_results(self.columns.header, [csv_line(cells)])
@@ -262,7 +346,7 @@ class Runner:
             value = float(row.get(metric, ""))
         except ValueError:
             return
-        if math.isnan(value):
+        if not math.isfinite(value):  # a row of an earlier version may hold NaN or inf as ok
             return
         sign = 1 if self.spec.objective.mode == "min" else -1
         if self.best is None or sign * value < sign * self.best["value"]:
@@ -306,7 +390,7 @@ class Runner:
             code = ExitCode.INTERRUPTED
         elif self.capped:
             code = ExitCode.TIME_CAP
-        elif failed > failure_budget(self.max_failures, total):
+        elif failed > self.max_failures.allowed(total):
             code = ExitCode.TRIALS_FAILED
         else:
             code = ExitCode.OK

@@ -4,16 +4,24 @@ The id hashes what decides the trials and their results (architecture, command, 
 ranges, parameters, search, data, epochs, the scheduler), not where the output goes or how long a trial may
 take. A monthly cron run with rolling windows resolves to new date ranges each month, hence a
 new run id; restarted within the month, it resumes.
+
+`--fresh` stamps the id with the time to the second (`<name>-<8 hex>-<YYYYmmdd-HHMMSS>`) and
+`claim_fresh` makes it new: where that run folder is held by another run or already holds one
+(two fresh runs within the same second), the next of `-2`, `-3` ... is taken.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from hpt_cli.errors import HptError
 from hpt_cli.search.trial import canonical_json
 from hpt_cli.spec.model import Spec
+from hpt_cli.storage.lock import LOCK_NAME, FileLock, GcsLock, Locks, RunLock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -32,3 +40,69 @@ def run_id(spec: Spec, fresh_at: datetime | None = None) -> str:
     if fresh_at is not None:
         rid += fresh_at.strftime("-%Y%m%d-%H%M%S")
     return rid
+
+
+MAX_SUFFIX = 1000  # fresh runs of one spec started within one second: far fewer in practice
+
+
+def claim_fresh(rid: str, open_lock: Callable[[str], RunLock],
+                holds_a_run: Callable[[RunLock], bool] | None = None) -> tuple[str, RunLock]:
+    """The first of `rid`, `rid-2`, `rid-3` ... whose run folder no other run holds and that holds
+    no run yet, with its lock taken (`open_lock(run_id)` makes the lock of a run id).
+
+    The lock comes first and the look second, so two fresh runs started at the same moment never
+    get the same folder: the second finds it locked, or (once the first has finished and released
+    it) holding the first one's files, and moves on."""
+    holds_a_run = holds_a_run or folder_holds_a_run
+    for n in range(1, MAX_SUFFIX + 1):
+        candidate = rid if n == 1 else f"{rid}-{n}"
+        lock = open_lock(candidate)
+        if lock.try_acquire() is not None:
+            continue  # another fresh run started within the same second holds it
+        try:
+            used = holds_a_run(lock)
+        except BaseException:
+            lock.release()
+            raise
+        if not used:
+            return candidate, lock
+        lock.release()
+    raise HptError(f"{rid}: {MAX_SUFFIX} run folders of this spec stamped with the same second exist already; "
+                   "start the fresh run a second later")
+
+
+def folder_holds_a_run(lock: RunLock) -> bool:
+    """Whether the run folder of a lock just taken holds anything but the lock: a local folder
+    (or a gs:// run's spool) any other entry, the bucket any other object under the folder's
+    prefix (one listing of at most two names). A bucket that cannot be asked (the lock was taken
+    offline, or the listing fails for a transient reason) counts as empty: the spool still speaks
+    for this machine, and the stamp to the second for the rest."""
+    if isinstance(lock, Locks):
+        return any(folder_holds_a_run(inner) for inner in lock.locks)
+    if isinstance(lock, FileLock):
+        folder = Path(lock.path).parent
+        try:
+            return any(entry.name != LOCK_NAME for entry in folder.iterdir())
+        except FileNotFoundError:
+            return False
+    if isinstance(lock, GcsLock):
+        return _bucket_holds_a_run(lock)
+    return False
+
+
+def _bucket_holds_a_run(lock: GcsLock) -> bool:
+    from hpt_cli.storage.gcs import CALL_TIMEOUT, transient, user_error
+
+    if lock.offline:
+        return False
+    try:
+        blobs = lock.bucket.list_blobs(prefix=lock.location.key(""), max_results=2, timeout=CALL_TIMEOUT,
+                                       retry=None)
+        return any(blob.name != lock.blob_name for blob in blobs)
+    except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
+        error = user_error(exc, lock.location)
+        if error is not None:
+            raise error from None
+        if transient(exc):
+            return False
+        raise

@@ -74,7 +74,8 @@ Configuration = tuple[str, dict[str, Any]]  # (architecture, params): what a spa
 class InitialFirst:
     """A space's configurations after given ones: configuration c < len(initial) is initial[c],
     then the space's own in their order (auto stage 2: stage 1's winner first). The space's
-    configurations keep their values and trial ids, so a random space stays prefix-stable."""
+    configurations keep their values and trial ids, so a random space stays prefix-stable (random
+    search itself skips a draw equal to an initial configuration: RandomSpace)."""
 
     def __init__(self, initial: Sequence[Configuration], space):
         self.initial = tuple((arch, dict(params)) for arch, params in initial)

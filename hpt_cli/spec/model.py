@@ -21,7 +21,8 @@ class Search:
     repeats: int = 1
     max_time: float | None = None  # adaptive search: seconds after which no configuration is proposed
     # configurations run before the search's own, as (architecture, params); a parameter left out
-    # is not passed to the trial, so the architecture's default applies (auto stage 2: stage 1's winner)
+    # has the spec's value where the spec fixes it (the parser fills it in), else it is not passed
+    # to the trial, so the architecture's default applies (auto stage 2: stage 1's winner)
     initial: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 

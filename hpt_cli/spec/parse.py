@@ -204,7 +204,7 @@ class Checker:
         get = lambda key: top.get(key, _MISSING)  # noqa: E731
 
         command = self.command(get("command"))
-        architectures = self.architectures(get("architecture"), command is not None)
+        architectures = self.architectures(get("architecture"), "command" in top)  # a bad command: said there
         parameters, per_architecture = self.parameter_blocks(get("parameters"), architectures)
         located = [  # (JSON path, name, domain) of every parameter
             (jsonpos.join(jsonpos.join("parameters", arch) if arch else "parameters", name), name, domain)
@@ -214,8 +214,8 @@ class Checker:
         if command is not None:
             self.placeholders(command, [name for _, name, _ in located])
         date_ranges, rolling = self.date_ranges(top, today)
-        names = {a: [n for n, _ in ps] for a, ps in per_architecture or ((a, parameters) for a in architectures)}
-        search = self.search(get("search"), located, names, command)
+        spaces = {a: ps for a, ps in per_architecture or ((a, parameters) for a in architectures)}
+        search = self.search(get("search"), located, spaces, command)
         objective = self.objective(get("objective"))
         spec = Spec(
             name=self.text(get("name"), "name", default_name or (architectures or ("spec",))[0]),
@@ -263,6 +263,12 @@ class Checker:
             if item in names:
                 self.problem(path, f"architecture {item!r} is listed twice")
             names.append(item)
+        if has_command and names and names != ["command"]:  # "command" alone: a resolved spec's form
+            self.problem("architecture", "give \"command\" (its trials' rows say architecture \"command\") or "
+                                         "\"architecture\", not both")
+        elif not has_command and "command" in names:
+            self.problem("architecture", "architecture \"command\" needs the spec's \"command\" template, e.g. "
+                                         "\"command\": [\"python\", \"train.py\", \"--lr\", \"{lr}\"]")
         return tuple(names)
 
     def command(self, value: Any) -> tuple[str, ...] | None:
@@ -453,8 +459,8 @@ class Checker:
             self.problem(jsonpos.join(path, exc.field) if exc.field else path, str(exc))
             return None
 
-    def search(self, value: Any, located: list[tuple[str, str, Domain]], names: dict[str, list[str]],
-               command: tuple[str, ...] | None) -> Search:
+    def search(self, value: Any, located: list[tuple[str, str, Domain]],
+               spaces: dict[str, tuple[tuple[str, Domain], ...]], command: tuple[str, ...] | None) -> Search:
         s = self.obj(value, "search", _keys("properties", "search")) if value is not _MISSING else {}
         s = s or {}
         has_distribution = any(isinstance(d, Distribution) for _, _, d in located)
@@ -475,16 +481,19 @@ class Checker:
             order=self.choice(s.get("order", _MISSING), "search.order", ("shuffled", "sequential"), "shuffled"),
             repeats=self.integer(s.get("repeats", _MISSING), "search.repeats", 1, 1),
             max_time=self.convert(s.get("max_time", _MISSING), "search.max_time", parse_duration),
-            initial=self.initial(s.get("initial", _MISSING), names, command),
+            initial=self.initial(s.get("initial", _MISSING), spaces, command),
         )
 
-    def initial(self, value: Any, names: dict[str, list[str]], command: tuple[str, ...] | None
-                ) -> tuple[tuple[str, dict[str, Any]], ...]:
+    def initial(self, value: Any, spaces: dict[str, tuple[tuple[str, Domain], ...]],
+                command: tuple[str, ...] | None) -> tuple[tuple[str, dict[str, Any]], ...]:
         """search.initial: [{"lr": 0.01, ...}, ...], configurations run before the search's own; with
-        several architectures each names its own ("architecture": "mlp"). `names`: each
-        architecture's parameter names."""
+        several architectures each names its own ("architecture": "mlp"). `spaces`: each
+        architecture's (name, domain) pairs. A parameter a configuration leaves out takes the
+        spec's value where the spec fixes it (as every other trial does), and is otherwise not
+        passed (the architecture's default); the result lists them in the spec's order."""
         if value is _MISSING:
             return ()
+        names = {a: [n for n, _ in ps] for a, ps in spaces.items()}
         where = "search.initial"
         if not isinstance(value, list):
             self.problem(where, f"expected a list of configurations, e.g. [{{\"lr\": 0.01}}], got {_type_name(value)}")
@@ -525,6 +534,8 @@ class Checker:
                     tail = f"did you mean '{hint[0]}'?" if hint else f"its parameters: {', '.join(known) or 'none'}"
                     self.problem(jsonpos.join(path, key), f"'{key}' is not a parameter of {arch} in this spec; {tail}")
                     ok = False
+            fixed = {n: d.value for n, d in spaces[arch] if isinstance(d, Fixed)}
+            params = {n: params[n] if n in params else fixed[n] for n in known if n in params or n in fixed}
             missing = [n for n in known if n in used and n not in params]
             if missing:
                 self.problem(path, f"the command uses {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'}"
