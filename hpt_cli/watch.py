@@ -87,7 +87,7 @@ class Tally:
             value = float(row.get(self.metric, ""))
         except ValueError:
             return
-        if math.isnan(value):
+        if not math.isfinite(value):  # an older hpt wrote nan/inf objectives as ok rows
             return
         sign = 1 if self.mode == "min" else -1
         if self.best is None or sign * value < sign * self.best[0]:

@@ -72,3 +72,10 @@ def test_a_bug_is_not_taken_for_an_outage(monkeypatch):
 
     with pytest.raises(KeyError):
         run_watch(monkeypatch, Broken(FILES, set()))
+
+
+def test_an_infinite_objective_is_never_the_best():
+    tally = watch_module.Tally()
+    for trial_id, value in [("a", "inf"), ("b", "-inf"), ("c", "nan"), ("d", "3.5")]:
+        tally.add({"trial_id": trial_id, "status": "ok", "val_mse": value})
+    assert tally.best == (3.5, "d")
