@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,12 +89,15 @@ class TrialContext:
         """Append one row to artifact_dir/curve.csv and flush it. A key first seen in a later
         row widens the header: the (small) file is rewritten whole, so nothing is dropped.
         The first report of a context starts the file afresh (a retried trial does not append
-        to the curve of the failed attempt).
+        to the curve of the failed attempt). Metrics follow the rule of a trial's returned ones
+        (`metric_value`): numbers, strings and bools; anything else raises TypeError naming it,
+        before anything is written.
 
         With a scheduler in the spec, raises TrialStopped(epoch) once the row is written when
         the trial should stop (see hpt_cli.search.schedulers)."""
+        values = {str(k): metric_value(str(k), v) for k, v in metrics.items()}  # TypeError: a bad one
         row: dict[str, Any] = {"epoch": "" if epoch is None else int(epoch)}
-        row.update({str(k): _cell(v) for k, v in metrics.items()})
+        row.update({k: _cell(metrics[k], v) for k, v in values.items()})
         new = [k for k in row if k not in self._header]
         self._rows.append(row)
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -106,17 +110,50 @@ class TrialContext:
         else:
             with open(self.curve_path, "a", newline="", encoding="utf-8") as f:
                 csv.DictWriter(f, fieldnames=self._header, restval="").writerow(row)
-        self.last_metrics = dict(metrics)
+        self.last_metrics = values
         if self.scheduler is not None:
-            self.scheduler.observe(epoch, metrics)
+            self.scheduler.observe(epoch, values)
 
 
-def _cell(value: Any) -> Any:
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars, 0-d arrays
-        try:
-            value = value.item()
-        except (ValueError, TypeError):
-            pass
+def _cell(raw: Any, value: float | str | bool) -> str:
     if isinstance(value, float):
-        return repr(float(value))  # shortest text that reads back to the same float
+        whole = raw.item() if hasattr(raw, "item") and not isinstance(raw, numbers.Number) else raw
+        if isinstance(whole, numbers.Integral):
+            return str(int(whole))  # an integer stays one: "5", not "5.0"
+        return repr(value)  # shortest text that reads back to the same float
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON (and results.csv's `extra`) write it
     return value
+
+
+def metric_value(name: str, value: Any) -> float | str | bool:
+    """One metric as hpt keeps it: a number as a float (numpy scalars, 0-d and size-1 arrays,
+    one-element tensors included; NaN and infinity pass), a string or a bool as it is (they go
+    into results.csv's JSON `extra` column). Anything else raises TypeError naming the metric."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)  # a numpy str_ too
+    if isinstance(value, numbers.Real):
+        return float(value)
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, (dict, list, tuple, set)):
+        try:
+            scalar = item()  # a numpy scalar or array of one value, a one-element torch tensor
+        except (ValueError, RuntimeError, TypeError):
+            scalar = item
+        if scalar is not item and isinstance(scalar, (bool, str, numbers.Real)):
+            return metric_value(name, scalar)
+    raise TypeError(f"metric {name!r} is {_describe(value)}; a metric must be a number, a string or a bool: "
+                    f"return one number (e.g. float(x.mean())) and save arrays and other values as files in "
+                    f"the trial's artifact_dir")
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and not callable(shape):
+        return f"a {type(value).__module__.partition('.')[0]} {type(value).__name__} of shape {tuple(shape)}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"

@@ -47,10 +47,11 @@ class Problem:
 
 
 class SpecError(HptError):
-    """A spec that cannot be used; holds every problem found, each rendered on its own line."""
+    """A spec that cannot be used; holds every problem found, each rendered on its own line, in
+    the order of their lines in the spec (those without a line first; equal lines keep theirs)."""
 
     def __init__(self, problems: list[Problem], source: str | None = None):
-        self.problems = list(problems)
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
         self.source = source
         super().__init__("\n".join(p.render(source) for p in self.problems))
 

@@ -1,4 +1,4 @@
-"""One trial, inside a worker process: `run_trial(payload) -> {metric: float}`.
+"""One trial, inside a worker process: `run_trial(payload) -> {metric: float | str | bool}`.
 
 Workers serve many trials, so the architecture and the data are resolved once per process
 (hpt_cli.architectures.get and hpt_cli.datasets.load_dataset cache). Exceptions propagate: the
@@ -12,7 +12,6 @@ traceback goes to the trial's log). torch is never imported here.
 
 from __future__ import annotations
 
-import numbers
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -20,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.architectures import COMMAND, get
-from hpt_cli.context import TrialContext, TrialData, TrialStopped
+from hpt_cli.context import TrialContext, TrialData, TrialStopped, metric_value
 from hpt_cli.dates import DateRange
 from hpt_cli.devices import worker as hygiene
 from hpt_cli.spec.model import DataSpec
 
-__all__ = ["STOPPED_KEY", "TrialPayload", "check_metrics", "run_trial"]
+__all__ = ["STOPPED_KEY", "TrialPayload", "check_metrics", "metric_value", "run_trial"]
 
 # Reserved metric a stopped trial returns (the epoch it reached); the runner takes it out of the
 # row and writes status "stopped" instead.
@@ -52,7 +51,7 @@ class TrialPayload:
     scheduler: dict[str, Any] | None = field(default=None, hash=False)
 
 
-def run_trial(payload: TrialPayload) -> dict[str, float]:
+def run_trial(payload: TrialPayload) -> dict[str, float | str | bool]:
     artifact_dir = Path(payload.artifact_dir)
     artifact_dir.mkdir(parents=True, exist_ok=True)
     if payload.command is not None or payload.architecture == COMMAND:
@@ -87,8 +86,7 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
     try:
         raw = architecture.train(dict(payload.params), ctx)
     except TrialStopped as stop:  # the last report's numbers, the epoch reached, and the marker
-        numbers = {k: v for k, v in ctx.last_metrics.items() if _is_number(v)}
-        raw = {**numbers, "epochs_run": stop.epoch, STOPPED_KEY: stop.epoch}
+        raw = {**ctx.last_metrics, "epochs_run": stop.epoch, STOPPED_KEY: stop.epoch}
     except Exception as exc:
         oom = hygiene.oom_message(exc, device)
         if oom is None:
@@ -103,26 +101,14 @@ def run_trial(payload: TrialPayload) -> dict[str, float]:
     return check_metrics(raw)
 
 
-def _is_number(value: Any) -> bool:
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        value = value.item()
-    return isinstance(value, numbers.Real)
-
-
-def check_metrics(raw: Any) -> dict[str, float]:
-    """{name: float} from what a trial returned: numbers (bools and numpy scalars included) under
-    string keys; NaN and infinity pass. Anything else raises TypeError naming the key."""
+def check_metrics(raw: Any) -> dict[str, float | str | bool]:
+    """{name: value} from what a trial returned, under string keys: numbers as floats, strings
+    and bools as they are (see hpt_cli.context.metric_value). Anything else raises TypeError naming the key."""
     if not isinstance(raw, dict):
         raise TypeError(f"a trial must return a dict of metric name -> number, got {type(raw).__name__}")
-    out: dict[str, float] = {}
+    out: dict[str, float | str | bool] = {}
     for key, value in raw.items():
         if not isinstance(key, str):
             raise TypeError(f"metric names must be strings, got {key!r} ({type(key).__name__})")
-        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars
-            value = value.item()
-        if isinstance(value, numbers.Real):
-            out[key] = float(value)
-        else:
-            raise TypeError(f"metric {key!r} is {value!r} ({type(value).__name__}); a trial must return "
-                            f"numbers (use float(...))")
+        out[key] = metric_value(key, value)
     return out

@@ -125,14 +125,16 @@ def test_entry_points_are_found(tmp_path, monkeypatch):
 
 def test_run_trial_with_a_module_function(tmp_path):
     out = run_trial(payload(tmp_path, f"{__name__}:toy_train", x=5))
-    assert out == {"val_mse": 4.0, "rows": 90.0, "ok": 1.0}
+    assert out == {"val_mse": 4.0, "rows": 90.0, "ok": True}  # a bool is kept as it is (results.csv: extra)
     assert (tmp_path / "t" / "curve.csv").read_text().splitlines() == ["epoch,loss", "1,5"]
 
 
 def test_check_metrics_names_a_bad_value():
     assert check_metrics({"a": np.float32(0.5), "b": np.int64(2), "c": float("nan")})["b"] == 2.0
-    with pytest.raises(TypeError, match=r"metric 'note' is 'hi' \(str\)"):
-        check_metrics({"val_mse": 1.0, "note": "hi"})
+    assert check_metrics({"val_mse": 1.0, "note": "hi", "done": np.bool_(True)}) == {
+        "val_mse": 1.0, "note": "hi", "done": True}  # strings and bools are kept (results.csv: extra)
+    with pytest.raises(TypeError, match=r"^metric 'arr' is a numpy ndarray of shape \(2,\); a metric must be"):
+        check_metrics({"val_mse": 1.0, "arr": np.array([1.0, 2.0])})
     with pytest.raises(TypeError, match="must return a dict"):
         check_metrics([1.0])
 

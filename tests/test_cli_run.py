@@ -176,3 +176,37 @@ def test_a_malformed_dask_address_is_one_line(tmp_path):
         assert result.exit_code == 2
         assert result.output == (f"error: --scheduler {address}: not a Dask scheduler address ({why}); "
                                  "give tcp://host:8786\n")
+
+
+def test_on_a_terminal_the_final_line_of_a_run_with_failures_says_where_the_errors_are():
+    out = io.StringIO()
+    p = Progress(stream=out, live=True, clock=lambda: 0.0)
+    p.run_started(_info())
+    p.trial_finished(_outcome(0))
+    p.trial_finished(_outcome(1, "failed", None))
+    p.trial_finished(_outcome(2, "timeout", None))
+    p.run_finished({**_summary(), "counts": {"ok": 1, "failed": 1, "timeout": 1, "skipped": 0, "cancelled": 0}})
+    first_failed = _outcome(1).trial.id
+    assert out.getvalue().splitlines()[-2].rpartition("\r")[2] == (
+        "done: 1 ok, 1 failed, 1 timed out in 1:05; best val_mse 1.5 (trial abc); errors: hpt report "
+        f"runs/demo-1234, or runs/demo-1234/trials/{first_failed}/log.txt")
+
+
+def test_the_errors_pointer_of_a_resumed_run_names_an_earlier_failure_and_none_without_failures():
+    out = io.StringIO()
+    info = RunInfo("demo-1234", "gs://b/demo-1234", total=3, skipped=2, workers=2, objective="val_mse",
+                   mode="min", resolved_spec={},
+                   earlier=[{"status": "ok", "artifact_dir": "gs://b/demo-1234/trials/aaa"},
+                            {"status": "failed", "artifact_dir": "gs://b/demo-1234/trials/bbb"}])
+    p = Progress(stream=out, live=True, clock=lambda: 0.0)
+    p.run_started(info)
+    p.trial_finished(_outcome(0))
+    p.run_finished(_summary())
+    assert out.getvalue().splitlines()[-2].endswith(
+        "; errors: hpt report gs://b/demo-1234, or gs://b/demo-1234/trials/bbb/log.txt")
+    out = io.StringIO()
+    p = Progress(stream=out, live=True, clock=lambda: 0.0)
+    p.run_started(_info())
+    p.run_finished({**_summary(), "counts": {"ok": 2, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}})
+    assert out.getvalue().splitlines()[-2].rpartition("\r")[2] == (
+        "done: 2 ok, 0 failed, 0 timed out in 1:05; best val_mse 1.5 (trial abc)")

@@ -49,3 +49,17 @@ def test_a_new_context_starts_the_curve_afresh(tmp_path):
     ctx = context(tmp_path)  # a retry of the same trial
     ctx.report(epoch=1, loss=1.0)
     assert rows(ctx.curve_path) == [{"epoch": "1", "loss": "1.0"}]
+
+
+def test_report_keeps_strings_and_bools_and_refuses_other_values_before_writing(tmp_path):
+    import pytest
+
+    ctx = context(tmp_path)
+    ctx.report(epoch=0, loss=np.array([0.5]), steps=np.int64(3), note="warm", nan_seen=np.bool_(False))
+    assert ctx.last_metrics == {"loss": 0.5, "steps": 3.0, "note": "warm", "nan_seen": False}
+    with pytest.raises(TypeError) as bad:
+        ctx.report(epoch=1, loss=np.zeros((2, 3)))
+    assert str(bad.value) == (
+        "metric 'loss' is a numpy ndarray of shape (2, 3); a metric must be a number, a string or a bool: return "
+        "one number (e.g. float(x.mean())) and save arrays and other values as files in the trial's artifact_dir")
+    assert rows(ctx.curve_path) == [{"epoch": "0", "loss": "0.5", "steps": "3", "note": "warm", "nan_seen": "false"}]

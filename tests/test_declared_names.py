@@ -204,7 +204,9 @@ def test_validate_and_run_exit_2_with_one_line_and_run_nothing(tmp_path):
     stdin = runner.invoke(cli, ["validate", "-"], input=spec.read_text())
     assert stdin.exit_code == 2 and stdin.stderr == f"error: <stdin>: {line}\n"
     run = runner.invoke(cli, ["run", str(spec), "--output", str(tmp_path / "runs")])
-    assert run.exit_code == 2 and run.stderr == f"error: {line}\n"
+    assert run.exit_code == 2 and run.stderr == f"error: {spec}:1: {line}\n"  # where, as validate says it
+    stdin = runner.invoke(cli, ["run", "-", "--output", str(tmp_path / "runs")], input=spec.read_text())
+    assert stdin.exit_code == 2 and stdin.stderr == f"error: <stdin>: {line}\n"
     assert not (tmp_path / "runs").exists()
 
 

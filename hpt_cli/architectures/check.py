@@ -6,12 +6,19 @@ name ("alpah") would otherwise be passed to every trial and ignored, and a missp
 ("val_mes") would leave every trial without a value. An architecture that declares nothing (a
 "module:function", a command, most plugins) is not checked. The runner's preflight calls
 `spec_problems` once the architectures resolve.
+
+What would fail every trial the same way is refused there too, before any trial starts: a train
+function that cannot be called as train(params, ctx) (`signature_problem`), and a command whose
+program does not exist here (`command_problem`).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import inspect
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from hpt_cli.architectures import Architecture
     from hpt_cli.spec.model import Spec
 
-__all__ = ["spec_problems", "with_lines"]
+__all__ = ["command_problem", "signature_problem", "spec_problems", "with_lines"]
 
 
 def spec_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Problem]:
@@ -106,3 +113,62 @@ def with_lines(problems: Iterable[Problem], text: str) -> list[Problem]:
     """The problems with the line of the spec text `text` each one's path stands on."""
     lines = jsonpos.line_index(text)
     return [replace(p, line=jsonpos.nearest_line(lines, p.path)) for p in problems]
+
+
+def signature_problem(name: str, fn: Callable) -> str | None:
+    """Why architecture `name`'s train function `fn` cannot be called as train(params, ctx), or
+    None. Bound methods, functools.partial, *args and defaults are fine; a signature that cannot be
+    read is not refused."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to read
+        return None
+    try:
+        sig.bind(None, None)
+        return None
+    except TypeError:
+        pass
+    called = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or "train"
+    bare = sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+                       return_annotation=sig.empty)
+    shown = f"{called}{bare}"
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if len(required) > 2:
+        what = f"needs {len(required)} arguments"
+    elif len(positional) < 2 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        what = "takes no arguments" if not positional else \
+            f"takes {len(positional)} argument{'s' if len(positional) != 1 else ''}"
+    elif keyword:
+        what = f"needs the keyword argument{'s' if len(keyword) != 1 else ''} {', '.join(keyword)}"
+    else:
+        what = "cannot be called with 2 arguments"
+    return f"architecture {name!r}: {shown} {what}; a trial function is {called}(params, ctx)"
+
+
+def command_problem(command: tuple[str, ...] | None) -> str | None:
+    """Why the program a command template starts cannot be started here, or None: not on PATH, or
+    (a path with a slash, from the working folder) no such file, or not executable. A program
+    named by a placeholder is not checked."""
+    if not command:
+        return None
+    program = command[0]
+    if "{" in program or "}" in program:
+        return None
+    path = jsonpos.join("command", 0)
+    if os.sep not in program and (os.altsep is None or os.altsep not in program):
+        if shutil.which(program) is None:
+            return f"{path}: {program!r} is not on PATH; check the spelling, install it, or give its full path"
+        return None
+    full = os.path.abspath(program)
+    if not os.path.exists(full):
+        shown = "" if full == program else f" (looked for {full}; a relative path is read from the folder hpt runs in)"
+        return f"{path}: {program!r} does not exist{shown}"
+    if os.path.isdir(full):
+        return f"{path}: {program!r} is a folder, not a program"
+    if not os.access(full, os.X_OK):
+        return (f"{path}: {program!r} is not executable: chmod +x {program}, or start it with its "
+                f"interpreter (\"python\", \"{program}\")")
+    return None

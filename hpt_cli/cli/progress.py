@@ -36,6 +36,7 @@ class Progress(RunObserver):
         self.clock = clock
         self.done = self.failed = self.running = 0
         self.best: tuple[float, str] | None = None
+        self.first_failure: str | None = None  # the artifact folder of this run's first failed trial
         self._drawn = 0.0
         self._width = 0
 
@@ -59,7 +60,11 @@ class Progress(RunObserver):
         self.running = max(0, self.running - 1)
         if o.status not in PASSED:
             self.failed += 1
+            if self.first_failure is None:
+                self.first_failure = o.artifact_dir
         value = o.metrics.get(self.info.objective)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):  # a failed trial's string
+            value = None
         if value is not None and math.isfinite(value) and o.status == "ok":  # stopped: fewer epochs
             sign = 1 if self.info.mode == "min" else -1
             if self.best is None or sign * value < sign * self.best[0]:
@@ -107,8 +112,23 @@ class Progress(RunObserver):
                    + f", {c['failed']} failed, {c['timeout']} timed out"
                    + (f" ({c['skipped']} of them done before this run)" if c["skipped"] else "")
                    + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")
-                   + f" in {_clock(summary['wall_time_s'])}{best_text}")
+                   + f" in {_clock(summary['wall_time_s'])}{best_text}{self._errors_at(c)}")
         self._line(f"results: {self.info.uri}/results.csv")
+
+    def _errors_at(self, counts: dict[str, int]) -> str:
+        """On a terminal, where a run with failures has their errors (the live line showed only
+        a count; plain output has printed each failure's error line already)."""
+        if not self.live or not (counts.get("failed") or counts.get("timeout")):
+            return ""
+        folder = self.first_failure
+        if folder is None:  # failures of earlier invocations only (resumed run)
+            folder = next((row.get("artifact_dir") for row in self.info.earlier
+                           if row.get("status") in ("failed", "timeout") and row.get("artifact_dir")), None)
+        if folder is None:
+            return f"; errors: hpt report {self.info.uri}"
+        if "://" not in folder and not os.path.isabs(folder):
+            folder = f"{self.info.uri}/{folder}"
+        return f"; errors: hpt report {self.info.uri}, or {folder}/log.txt"
 
     def _draw(self, force: bool = False) -> None:
         now = self.clock()

@@ -13,9 +13,9 @@ import click
 
 from hpt_cli.cli import cli
 from hpt_cli.cli.progress import Progress
-from hpt_cli.cli.spec_commands import read_spec, today_option
+from hpt_cli.cli.spec_commands import located, read_spec, today_option
 from hpt_cli.dates import parse_duration
-from hpt_cli.errors import ExitCode
+from hpt_cli.errors import ExitCode, SpecError
 from hpt_cli.runner import RunObserver, RunOptions, run_spec
 from hpt_cli.runner.loop import MaxFailures
 from hpt_cli.runner.reporters import EventLog, JUnitReport, SummaryFile
@@ -205,7 +205,12 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
 
     with StopOnSignal(stop, lambda text: say(f"\n{text}")) as signals:
         observers.append(_SpoolOf(signals, options.spool))
-        result = run_spec(spec, options, observers=observers, stop=stop, say=say)
+        try:
+            result = run_spec(spec, options, observers=observers, stop=stop, say=say)
+        except SpecError as exc:  # the preflight's: with SPEC's name and lines, as `hpt validate` says it
+            if spec_path is None:  # --auto: a spec of its own making
+                raise
+            raise located(exc, spec_path) from None
     for warning in result.warnings:
         say(f"warning: {warning}")
     if result.skipped_because:

@@ -45,6 +45,24 @@ def read_spec(spec_path: str, today) -> Spec:
     return load_spec(spec_path, today=_day(today))
 
 
+def located(exc, spec_path: str):
+    """A SpecError of the preflight (JSON paths only) with SPEC's name and each problem's line,
+    as `hpt validate` and `hpt run` show them; the same error when it has its source already."""
+    from hpt_cli.errors import SpecError
+
+    if exc.source is not None:
+        return exc
+    if spec_path == "-":
+        return SpecError(exc.problems, "<stdin>")
+    from hpt_cli.architectures.check import with_lines
+
+    try:
+        text = Path(spec_path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return SpecError(exc.problems, spec_path)
+    return SpecError(with_lines(exc.problems, text), spec_path)
+
+
 def cap_note(space) -> str:
     """What to say when random search asked for more configurations than its space has."""
     cap = capped(space)
@@ -83,24 +101,20 @@ def validate(spec_path: str, today) -> None:
     from hpt_cli.errors import HptError, SpecError
     from hpt_cli.runner import preflight
 
-    note = None
+    notes: list[str] = []
     try:  # what `hpt run` checks before starting: what this machine lacks is a note, but a
-        preflight(spec)  # parameter or objective the spec's architectures do not have is a spec error
-    except SpecError as exc:
-        if spec_path == "-":
-            raise SpecError(exc.problems, "<stdin>") from None
-        from hpt_cli.architectures.check import with_lines
-
-        raise SpecError(with_lines(exc.problems, Path(spec_path).read_text("utf-8")), spec_path) from None
+        notes = [f"note: {n}" for n in preflight(spec)]  # parameter or objective the spec's
+    except SpecError as exc:  # architectures do not have is a spec error
+        raise located(exc, spec_path) from None
     except HptError as exc:
-        note = f"note: on this machine `hpt run` would stop here: {exc}"
+        notes = [f"note: on this machine `hpt run` would stop here: {exc}"]
     archs = ", ".join(spec.architectures)
     click.echo(
         f"ok: {spec_path}: {plural(len(trials), 'trial')} ({archs}: {plural(len(trials.space), 'configuration')} x "
         f"{describe_ranges(spec)} x {plural(spec.search.repeats, 'repeat')})"
         + (f"; {cap_note(trials.space)}" if cap_note(trials.space) else "")
     )
-    if note:
+    for note in notes:
         click.echo(note, err=True)
 
 

@@ -166,15 +166,25 @@ def _numbers(values: pd.Series, column: str, shown: str) -> pd.Series:
     return parsed.astype("float64")
 
 
-def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Rolling | None = None) -> None:
+def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Rolling | None = None,
+                   default_day: date | None = None) -> list[str]:
     """Raise DataError before anything starts when a range has no training rows, or when the
     validation window after it has none. `rolling`: the spec's rolling rule, when the ranges are
-    its windows (the hint then says how to move them: `--today`, or `end`)."""
+    its windows (the hint then says how to move them: `--today`, or `end`). `default_day`: the run
+    day, when the spec has no "date-range" and the ranges are the default (the last year before
+    that day's month; the message then says so, not "rolling windows").
+
+    Returns notes (one line each, without "note: ") on what runs but may not be meant: ranges
+    that start before the data does, so their trials train on less than the range."""
     dataset = load_dataset(spec)
     first, last = dataset.coverage()
     covers = f"the data covers {first.isoformat()}..{last.isoformat()}"
-    for r in date_ranges:
+    ranges = list(date_ranges)
+    for r in ranges:
         i, j = dataset.rows(r.start, r.end)
+        val = DateRange(r.end, spec.validation.add_to(r.end))
+        if default_day is not None and (i == j or _no_rows(dataset, val)):
+            raise DataError(_default_message(dataset, spec, r, val, default_day, rolling, i == j, covers))
         if i == j:
             if rolling is not None:
                 hint = "; " + _rolling_hint(dataset, spec, rolling, validation=False)
@@ -184,15 +194,39 @@ def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Ro
             else:
                 hint = ""
             raise DataError(f"no rows of {dataset.name} in {r}; {covers}{hint}")
-        val = DateRange(r.end, spec.validation.add_to(r.end))
-        i, j = dataset.rows(val.start, val.end)
-        if i == j:
+        if _no_rows(dataset, val):
             fix = "end the range earlier or shorten data.validation"
             if rolling is not None:
                 fix = _rolling_hint(dataset, spec, rolling, validation=True)
             raise DataError(
                 f"no validation rows of {dataset.name} in {val} ({_after(spec.validation)} {r}); {covers}; {fix}"
             )
+    early = [r for r in ranges if r.start < first]
+    if not early:
+        return []
+    r = early[0]
+    if len(early) == 1:
+        return [f"date range {r} starts before the data, which begins on {first.isoformat()}: its trials "
+                f"train on {DateRange(first, r.end)} only"]
+    return [f"{len(early)} date ranges start before the data, which begins on {first.isoformat()} (the first: "
+            f"{r}): their trials train only on the part from {first.isoformat()}"]
+
+
+def _no_rows(dataset: Dataset, r: DateRange) -> bool:
+    return not _has_rows(dataset, r)
+
+
+def _default_message(dataset: Dataset, spec: DataSpec, r: DateRange, val: DateRange, day: date,
+                     rolling: Rolling | None, no_training: bool, covers: str) -> str:
+    """The spec has no "date-range": say what the default is, not "rolling windows"."""
+    month = "this month" if month_start(day) == month_start(date.today()) else "--today's month"
+    shown = str(r) if rolling is not None else f"quick mode: {r}"
+    what = f"it trains on the last year before {month} ({shown})"
+    if not no_training:
+        what += f" and validates on {val}, which has no rows"
+    latest = _latest_today(dataset, spec, rolling) if rolling is not None else ""
+    return (f"this spec has no \"date-range\", so {what}; {covers}: give a \"date-range\" inside the data, "
+            f"or --today YYYY-MM-DD{latest}")
 
 
 def _rolling_hint(dataset: Dataset, spec: DataSpec, rolling: Rolling, validation: bool) -> str:
@@ -200,14 +234,20 @@ def _rolling_hint(dataset: Dataset, spec: DataSpec, rolling: Rolling, validation
     other = "or shorten data.validation" if validation else "or set \"data\" to a file that covers these dates"
     if rolling.end != "today":
         return f"the rolling windows end at {rolling.end}: move date-range.rolling.end into the data, {other}"
-    latest = ""
+    latest = _latest_today(dataset, spec, rolling)
+    return (f"rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that "
+            f"they fall inside the data{latest}, {other}")
+
+
+def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
+    """" (at the latest --today <last day of the data>)" when every window of that run day, and its
+    validation window, has rows; else nothing."""
     day = dataset.coverage()[1]
     windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
     if all(_has_rows(dataset, w) and _has_rows(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
            for w in windows):
-        latest = f" (at the latest --today {day.isoformat()})"
-    return (f"rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that "
-            f"they fall inside the data{latest}, {other}")
+        return f" (at the latest --today {day.isoformat()})"
+    return ""
 
 
 def _has_rows(dataset: Dataset, r: DateRange) -> bool:

@@ -317,8 +317,18 @@ def _death(worker: _Worker) -> str:
         except subprocess.TimeoutExpired:
             return "worker stopped answering"
     if code < 0:
-        try:
-            return f"worker died with signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"worker died with signal {-code}"
+        return died_with_signal(-code)
     return f"worker exited with code {code}"
+
+
+def died_with_signal(number: int) -> str:
+    """The error of a job whose worker a signal killed. Nothing of hpt's sends SIGKILL to a worker
+    whose death is reported this way (a timeout or a cancel is reported as such), so it came from
+    outside: most often the kernel's OOM killer."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"worker died with signal {number}"
+    if number == signal.SIGKILL:
+        return f"worker died with signal {name} (out of memory? the kernel's OOM killer sends SIGKILL)"
+    return f"worker died with signal {name}"

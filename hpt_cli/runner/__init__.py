@@ -58,32 +58,50 @@ def metric_columns(spec: Spec) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def preflight(spec: Spec) -> None:
-    """Raise a user error now for what would otherwise fail every trial."""
-    resolve_architectures(spec)
-    check_data(spec)
+def preflight(spec: Spec, executor: str | None = None) -> list[str]:
+    """Raise a user error now for what would otherwise fail every trial; return notes (one line
+    each, without "note: ") on what runs but may not be what was meant. `executor`: --executor."""
+    notes = resolve_architectures(spec, executor)
+    return notes + check_data(spec)
 
 
-def resolve_architectures(spec: Spec) -> None:
+def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     """Every architecture resolves (a 'module:function' one may add the working folder to sys.path,
-    which workers inherit: so this comes before any worker starts). Then the spec's parameter names
-    and objective against what they declare reading and reporting: a SpecError (exit 2) for a
-    name none of them reads or a metric none of them reports (hpt_cli.architectures.check)."""
-    from hpt_cli.architectures.check import spec_problems
+    which workers inherit: so this comes before any worker starts), and its train function can be
+    called as train(params, ctx). Then the spec's parameter names and objective against what they
+    declare reading and reporting: a SpecError (exit 2) for a name none of them reads or a metric
+    none of them reports (hpt_cli.architectures.check). A command's program must exist here for
+    the local executor (exit 2); on Dask, where other machines run it, that is a note."""
+    from hpt_cli.architectures import ArchitectureError
+    from hpt_cli.architectures.check import command_problem, signature_problem, spec_problems
     from hpt_cli.errors import SpecError
 
-    problems = spec_problems(spec, {arch: get(arch) for arch in spec.architectures})
+    resolved = {arch: get(arch) for arch in spec.architectures}
+    for name, arch in resolved.items():
+        why = None if name == COMMAND else signature_problem(name, arch.train)
+        if why:
+            raise ArchitectureError(why)
+    problems = spec_problems(spec, resolved)
     if problems:
         raise SpecError(problems)
+    why = command_problem(spec.command) if COMMAND in resolved else None
+    if why is None:
+        return []
+    if (executor or spec.executor.type) == "dask":
+        return [f"{why} (on this machine; the Dask workers run it)"]
+    raise HptError(why)
 
 
-def check_data(spec: Spec) -> None:
-    """Every date range has training and validation rows in the data the trials will read."""
+def check_data(spec: Spec) -> list[str]:
+    """Every date range has training and validation rows in the data the trials will read.
+    Returns notes: ranges that start before the data does (hpt_cli.datasets.check_coverage)."""
     needs = [a for a in spec.architectures if a != COMMAND and get(a).needs_data]
     if needs or spec.data.path is not None:
         from hpt_cli.datasets import check_coverage
 
-        check_coverage(spec.data, spec.date_ranges, spec.rolling)
+        return check_coverage(spec.data, spec.date_ranges, spec.rolling,
+                              default_day=spec.today if spec.default_dates else None)
+    return []
 
 
 def run_spec(
@@ -102,10 +120,10 @@ def run_spec(
     rid = make_run_id(spec, fresh_at=(now or datetime.now()) if options.fresh else None)
     searcher = make_searcher(spec)
     total = searcher.total() or 0
-    resolve_architectures(spec)
+    notes = resolve_architectures(spec, options.executor)
     made = _boot_local(spec, options, total)
     try:
-        check_data(spec)
+        notes += check_data(spec)
         executor, workers, devices, placement = made or make_executor(spec, options, total)
     except BaseException:
         if made:
@@ -140,7 +158,8 @@ def run_spec(
             raise _unwritable(output, rid, options.spool, exc) from None
         runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
                         observers=observers, max_failures=options.max_failures, stop=stop,
-                        max_time=max_time, grace=options.grace, devices=devices, notes=placement)
+                        max_time=max_time, grace=options.grace, devices=devices,
+                        notes=[*placement, *(f"note: {n}" for n in notes)])
         return runner.run()
     finally:
         executor.shutdown()  # idempotent; the runner has already shut it down unless it failed early

@@ -8,6 +8,7 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 from __future__ import annotations
 
 import math
+import os
 import platform
 import re
 import sys
@@ -36,6 +37,7 @@ from hpt_cli.trialrun import STOPPED_KEY, TrialPayload
 
 TRIAL_FUNC = "hpt_cli.trialrun:run_trial"
 POLL_S = 0.25
+_COMMAND_GRACE_S = 5.0  # the executor's limit past a command trial's own trial.timeout
 
 
 @dataclass
@@ -118,16 +120,19 @@ def failure_budget(max_failures: MaxFailures | int | float | str, total: int) ->
     return MaxFailures.of(max_failures).allowed(total)
 
 
-def objective_problem(metrics: dict[str, float], objective: str, stopped: bool = False) -> str | None:
+def objective_problem(metrics: dict[str, Any], objective: str, stopped: bool = False) -> str | None:
     """Why a finished trial's metrics make it a failure, or None: its objective is NaN or
-    infinite (a diverged training run, as a rule), or missing. A trial stopped early by the
-    scheduler may lack the objective (it reports what its last `ctx.report` had)."""
+    infinite (a diverged training run, as a rule), not a number (a string or a bool, which other
+    metrics may be), or missing. A trial stopped early by the scheduler may lack the objective
+    (it reports what its last `ctx.report` had)."""
     value = metrics.get(objective)
     if value is None:
         if stopped:
             return None
         got = ", ".join(metrics) if metrics else "no metrics"
         return f"returned no {objective}, the objective (it returned: {got})"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"objective {objective} is {value!r} ({type(value).__name__}); the objective must be a number"
     if not math.isfinite(value):
         return f"objective {objective} is {value} (the trial diverged?)"
     return None
@@ -274,10 +279,10 @@ class Runner:
             scheduler=self._scheduler_for(trial),
         )
         key = f"{trial.id}#{attempt}"
-        timeout = self.spec.trial.timeout
-        # the executor's hard limit backs up a command trial's own timeout by a small grace
-        hard = timeout + 5.0 if (timeout and self.spec.command) else timeout
-        self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=hard, log_path=str(folder / "log.txt")))
+        if attempt > 1:  # each retry's output starts with a line that says which attempt it is
+            self._log_note(trial.id, f"attempt {attempt} of {self.spec.trial.retries + 1}")
+        self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=self._hard_timeout(),
+                                 log_path=str(folder / "log.txt")))
         self._running[key] = (trial, attempt)
         self._first_start.setdefault(trial.id, self.clock())
         self._emit("trial_started", trial, attempt, len(self._running))
@@ -302,6 +307,8 @@ class Runner:
             problem = objective_problem(metrics, self.spec.objective.metric, stopped=status == "stopped")
             if problem is not None:
                 status, error = "failed", problem
+        if status not in ("ok", "stopped") and result.traceback is None:  # the log does not say why
+            self._log_note(trial.id, self._why(result, error))
         if status not in ("ok", "stopped") and attempt <= self.spec.trial.retries and not (
                 self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
@@ -337,6 +344,36 @@ class Runner:
         # a stopped trial's numbers are of fewer epochs: an adaptive search is told it failed
         self.searcher.tell(trial, dict(metrics) if status == "ok" else None)
         self._emit("trial_finished", outcome)
+
+    def _hard_timeout(self) -> float | None:
+        """The executor's limit: trial.timeout, plus a small grace for a command trial, which
+        enforces trial.timeout itself (hpt_cli.command)."""
+        timeout = self.spec.trial.timeout
+        return timeout + _COMMAND_GRACE_S if (timeout and self.spec.command) else timeout
+
+    def _why(self, result: JobResult, error: str | None) -> str:
+        """The line a trial's log ends with where the trial could not write why it ended."""
+        if result.status == "timeout" and self.spec.trial.timeout:
+            limit = f"trial.timeout {self.spec.trial.timeout:g}s"
+            if self.spec.command:
+                limit += f", and {_COMMAND_GRACE_S:g} s for the command trial to stop"
+            return f"killed after {float(self._hard_timeout())} s ({limit})"
+        return _one_line(error) or str(result.status)
+
+    def _log_note(self, trial_id: str, text: str) -> None:
+        """Append `hpt: <text>` as a line of its own to the trial's log.txt (best effort: a log
+        that cannot take it never changes the trial's outcome). Written before the trial's row,
+        so a gs:// run uploads it with the trial's files."""
+        path = self.store.trial_dir(trial_id) / "log.txt"
+        try:
+            with open(path, "a+b") as f:
+                lead = b""
+                if f.seek(0, os.SEEK_END) > 0:
+                    f.seek(-1, os.SEEK_END)
+                    lead = b"" if f.read(1) == b"\n" else b"\n"  # the trial's last line may be unfinished
+                f.write(lead + f"hpt: {text}\n".encode())
+        except OSError:
+            pass
 
     def _consider_best(self, row: dict[str, str]) -> None:
         metric = self.spec.objective.metric

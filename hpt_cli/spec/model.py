@@ -126,6 +126,9 @@ class Spec:
     scheduler: SchedulerSpec | None = None
     # model selection: each architecture's own parameters ({"mlp": {...}, "ridge": {...}})
     per_architecture: tuple[tuple[str, tuple[tuple[str, Domain], ...]], ...] | None = None
+    # True when the spec has no "date-range" and its ranges are the default (the last year before
+    # the run day's month): error messages say so. Not part of equality, to_json() or the run id.
+    default_dates: bool = field(default=False, compare=False)
 
     def space_of(self, architecture: str) -> tuple[tuple[str, Domain], ...]:
         """The (name, domain) pairs one architecture is tuned over."""

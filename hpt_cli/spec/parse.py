@@ -237,6 +237,7 @@ class Checker:
             output=self.text(get("output"), "output", "runs"),
             today=today,
             scheduler=self.scheduler(get("scheduler"), objective),
+            default_dates=not any(k in top for k in ("date-range", "date_ranges")),
         )
         if self.problems:
             raise SpecError(self.problems, self.source)

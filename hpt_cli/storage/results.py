@@ -1,7 +1,8 @@
 """results.csv: columns fixed before the first row, one whole line per finished trial.
 
 Parameter values that are not scalars (lists, objects) are written as JSON text; metrics with no
-column of their own go into the JSON `extra` column, never dropped.
+column of their own, and metrics that are strings or bools (a metric column holds numbers only),
+go into the JSON `extra` column, never dropped.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Columns:
                 values[column] = _text(value)
         extra = dict(values.pop("_extra", {}))
         for name, value in metrics.items():
-            if name in self.metrics:
+            if name in self.metrics and not isinstance(value, (str, bool)):  # a metric column holds numbers
                 values[name] = _number(value)
             else:
                 extra[name] = value

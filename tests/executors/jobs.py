@@ -67,6 +67,12 @@ def segfault(payload):
     time.sleep(5)
 
 
+def sigkill(payload):
+    """What the kernel's OOM killer does to a process."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(5)
+
+
 def exit_hard(code):
     os._exit(code)
 

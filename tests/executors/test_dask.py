@@ -154,6 +154,13 @@ def test_files_come_back_when_the_log_folder_is_not_on_the_worker(dask_cluster, 
     assert "from fd 2" in text and "from child" in text
 
 
+def test_a_trial_process_killed_by_sigkill_says_out_of_memory_as_locally(dask_cluster, tmp_path):
+    with DaskExecutor(dask_cluster.address, slots=1) as ex:
+        [r] = run_all(ex, [job("oom", "sigkill", log_path=str(tmp_path / "log.txt"))])
+    assert r.status == "crashed"
+    assert r.error == "worker died with signal SIGKILL (out of memory? the kernel's OOM killer sends SIGKILL)"
+
+
 def test_trial_env_and_default_slots(dask_cluster):
     with DaskExecutor(dask_cluster.address, env={"OMP_NUM_THREADS": "1"}) as ex:
         assert ex.free_slots() == 4  # 2 workers x 2 threads

@@ -96,6 +96,7 @@ def test_workers_see_the_runner_sys_path(make):
     [
         ("segfault", None, "worker died with signal SIGSEGV"),
         ("exit_hard", 3, "worker exited with code 3"),
+        ("sigkill", None, "worker died with signal SIGKILL (out of memory? the kernel's OOM killer sends SIGKILL)"),
     ],
 )
 def test_a_dead_worker_is_a_crashed_result_and_is_replaced(make, tmp_path, name, payload, error):
