@@ -213,7 +213,9 @@ def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: 
             shown = line
         if watcher.done:
             s = watcher.summary
-            say(f"{s.get('status', 'done')}: exit code {s.get('exit_code')}, wall time {s.get('wall_time_s')} s")
+            wall = s.get("wall_time_s")
+            wall = f"{wall:.1f}" if isinstance(wall, (int, float)) else wall
+            say(f"{s.get('status', 'done')}: exit code {s.get('exit_code')}, wall time {wall} s")
             return int(s.get("exit_code", 0))
         if timeout is not None and clock() - started > timeout:
             raise HptError(f"{uri}: no summary.json after {timeout:g} s; the run is still going (or "

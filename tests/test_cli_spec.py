@@ -109,7 +109,7 @@ def test_rolling_spec_outside_the_data_suggests_today():
     # review F13: a rolling spec was pointed at the seed spec's dates; its fix is --today
     result = run("validate", str(ROOT / "experiments/rolling.json"), "--today", "2026-11-22")
     assert result.exit_code == 0
-    assert "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-28)" in result.stderr
+    assert "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-31)" in result.stderr
     assert "seed-lstm-attention-bundled" not in result.stderr
 
 

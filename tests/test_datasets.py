@@ -147,7 +147,7 @@ def test_coverage_of_rolling_windows_after_the_data_suggests_today():
     assert str(err.value) == (
         "no rows of chicago_ridership in 2026-06-01..2026-09-01; the data covers 2001-01-22..2016-08-28; "
         "rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that they "
-        "fall inside the data (at the latest --today 2016-08-28), or set \"data\" to a file that covers "
+        "fall inside the data (at the latest --today 2016-08-31), or set \"data\" to a file that covers "
         "these dates"
     )
     latest = _rolling_spec("2016-08-28")  # the suggested run day does pass
@@ -160,7 +160,7 @@ def test_coverage_of_rolling_windows_without_validation_rows_suggests_today():
         check_coverage(spec.data, spec.date_ranges, spec.rolling)
     assert str(err.value).endswith(
         "the data covers 2001-01-22..2016-08-28; rolling windows end at the start of the run day's month: "
-        "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-28), "
+        "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-31), "
         "or shorten data.validation"
     )
 

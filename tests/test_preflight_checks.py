@@ -184,7 +184,7 @@ def test_no_date_range_outside_the_data_says_so():
     assert str(caught.value) == (
         f"this spec has no \"date-range\", so it trains on the last year before {month} "
         f"(2025-11-01..2026-11-01); {COVERS}: give a \"date-range\" inside the data, or --today YYYY-MM-DD "
-        "(at the latest --today 2016-08-28)")
+        "(at the latest --today 2016-08-31)")
     with pytest.raises(DataError, match=r"before .* \(quick mode: 2026-10-01..2026-11-01\); the data covers"):
         check_data(for_running(spec, quick=True))
 
@@ -197,7 +197,7 @@ def test_no_date_range_with_today_and_no_validation_rows(tmp_path):
         "error: this spec has no \"date-range\", so it trains on the last year before --today's month "
         "(2015-09-01..2016-09-01) and validates on 2016-09-01..2016-10-01, which has no rows; "
         f"{COVERS}: give a \"date-range\" inside the data, or --today YYYY-MM-DD "
-        "(at the latest --today 2016-08-28)\n")
+        "(at the latest --today 2016-08-31)\n")
     assert "rolling" not in result.stderr
     assert check_data(parse_spec('{"architecture": "ridge"}', today=date(2016, 8, 28))) == []
 

@@ -80,7 +80,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     Exit codes: 0 ok, 1 trials failed, 2 bad spec or usage, 3 interrupted,
     4 storage failed: a bucket unreachable (results kept in the spool) or a full disk
     (finished rows kept; rerun to resume), 5 run folder locked by another run, 6 --max-time
-    reached.
+    reached, 70 an internal error (rerun with --debug and report it).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

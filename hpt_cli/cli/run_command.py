@@ -177,8 +177,10 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
 
     Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
     3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable (also when a
-    signal stops the run while it is: the rest is in the spool, for `hpt sync`), 5 another run
-    holds the lock, 6 --max-time reached (also while waiting for --lock wait).
+    signal stops the run while it is: the rest is in the spool, for `hpt sync`) or the run folder
+    or spool cannot be written (a full disk: finished rows are kept; rerun to resume), 5 another
+    run holds the lock, 6 --max-time reached (also while waiting for --lock wait), 70 an internal
+    error (rerun with --debug and report it).
     """
     spec = _spec_to_run(spec_path, auto, stage, quick, trials, output, today)
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,

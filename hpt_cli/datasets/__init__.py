@@ -7,6 +7,7 @@ the `data.validation` length that follows, end <= date < end + validation.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import functools
 from dataclasses import dataclass
@@ -240,13 +241,15 @@ def _rolling_hint(dataset: Dataset, spec: DataSpec, rolling: Rolling, validation
 
 
 def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
-    """" (at the latest --today <last day of the data>)" when every window of that run day, and its
-    validation window, has rows; else nothing."""
+    """" (at the latest --today <last day of the data's last month>)" when every window of that
+    month, and its validation window, has rows (windows end on the run day's 1st, so any day of the
+    month gives the same ones); else nothing."""
     day = dataset.coverage()[1]
     windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
     if all(_has_rows(dataset, w) and _has_rows(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
            for w in windows):
-        return f" (at the latest --today {day.isoformat()})"
+        last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        return f" (at the latest --today {last.isoformat()})"
     return ""
 
 
