@@ -101,10 +101,15 @@ class FileLock(RunLock):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            try:
-                info = json.loads(os.pread(fd, 4096, 0) or b"null")
-            except ValueError:
-                info = None
+            info = None
+            for _ in range(20):  # the holder writes who it is just after taking the flock
+                try:
+                    info = json.loads(os.pread(fd, 4096, 0) or b"null")
+                except ValueError:
+                    info = None
+                if info:
+                    break
+                time.sleep(0.01)
             os.close(fd)
             return _describe(info)
         os.ftruncate(fd, 0)
