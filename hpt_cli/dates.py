@@ -146,8 +146,9 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds from 90, "90s", "30m", "2h", "1.5h", "1d"; raise ValueError otherwise."""
+def parse_duration(value: str | int | float, allow_zero: bool = False) -> float:
+    """Seconds from 90, "90s", "30m", "2h", "1.5h", "1d" (and 0, "0s" ... where `allow_zero`);
+    raise ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 90, '30m' or '2h', got {value!r}")
     if isinstance(value, (int, float)):
@@ -159,6 +160,6 @@ def parse_duration(value: str | int | float) -> float:
                 f"expected a duration such as 90, '90s', '30m' or '2h', got {value!r}"
             )
         seconds = float(m.group(1)) * _DURATION_UNITS[(m.group(2) or "s").lower()]
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds

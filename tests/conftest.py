@@ -57,3 +57,14 @@ def monkeypatched_emulator_env(gcs_emulator, monkeypatch) -> str:
     for name, value in gcs_emulator.env().items():
         monkeypatch.setenv(name, value)
     return gcs_emulator.url
+
+
+@pytest.fixture
+def fresh_registry():
+    """The architecture registry's cache emptied before and after the test (tests that register
+    or resolve architectures of their own)."""
+    from hpt_cli.architectures import get
+
+    get.cache_clear()
+    yield
+    get.cache_clear()

@@ -35,11 +35,7 @@ def payload(tmp_path, architecture, name="t", epochs=None, seed=0, **params) -> 
                         epochs=epochs, data=DataSpec(), artifact_dir=str(tmp_path / name))
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    get.cache_clear()
-    yield
-    get.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_registry")  # tests/conftest.py
 
 
 # --- registry -------------------------------------------------------------------------------------

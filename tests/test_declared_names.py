@@ -26,11 +26,7 @@ MLP = "batch_size, decay, epochs, hidden, l2, lags, lr, patience"
 MLP_METRICS = "val_mse, val_mae, train_loss, epochs_run, train_time_s, best_epoch"
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    get.cache_clear()
-    yield
-    get.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_registry")  # tests/conftest.py
 
 
 def spec_of(**body):

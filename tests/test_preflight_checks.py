@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
-from hpt_cli.architectures import ArchitectureError, get
+from hpt_cli.architectures import ArchitectureError
 from hpt_cli.architectures.check import command_problem, signature_problem
 from hpt_cli.cli import cli
 from hpt_cli.dates import DateRange
@@ -27,11 +27,7 @@ TODAY = date(2026, 11, 22)
 COVERS = "the data covers 2001-01-22..2016-08-28"
 
 
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    get.cache_clear()
-    yield
-    get.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_registry")  # tests/conftest.py
 
 
 def invoke(*args, input=None):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 import threading
@@ -44,10 +43,8 @@ class Duration(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, float):
             return value
-        if self.allow_zero and re.fullmatch(r"\s*0+(\.0*)?\s*(ms|s|m|h|d)?\s*", str(value), re.IGNORECASE):
-            return 0.0
         try:
-            return parse_duration(value)
+            return parse_duration(value, allow_zero=self.allow_zero)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 

@@ -37,12 +37,18 @@ class _Grid:
         self.size = math.prod(len(v) for v in self.values)
 
     def point(self, index: int) -> dict[str, Any]:
-        picked: dict[str, Any] = {}
-        for name, values in zip(reversed(self.names), reversed(self.values)):
-            index, digit = divmod(index, len(values))
-            picked[name] = values[digit]
-        picked.update(self.fixed)
+        picked = {**_decode(index, self.names, self.values), **self.fixed}
         return {n: picked[n] for n in self.order}
+
+
+def _decode(index: int, names: list[str], values: list) -> dict[str, Any]:
+    """Index -> {name: value} as a mixed-radix number over the value lists, the last name varying
+    fastest (as in itertools.product)."""
+    picked: dict[str, Any] = {}
+    for name, options in zip(reversed(names), reversed(values)):
+        index, digit = divmod(index, len(options))
+        picked[name] = options[digit]
+    return picked
 
 
 class GridSpace:
@@ -151,10 +157,7 @@ class _Finite:
         self.size = math.prod(len(s) for s in self.supports)
 
     def point(self, index: int) -> dict[str, Any]:
-        picked = {}
-        for name, values in zip(reversed(self.names), reversed(self.supports)):
-            index, digit = divmod(index, len(values))
-            picked[name] = values[digit]
+        picked = _decode(index, self.names, self.supports)
         return {n: picked[n] for n in self.names}
 
     def contains(self, params: dict[str, Any]) -> bool:
