@@ -54,3 +54,21 @@ def metrics(params, ctx):
     if kind == "bool-objective":
         return {"val_mse": True}
     return {"val_mse": 1.0}
+
+
+def chatty(params, ctx):
+    """params["kind"]: ok | raise. Writes ~200 KB of numbered lines (from Python, from fd 1 as C
+    code would, and from a child process), then says it is done or raises."""
+    import subprocess
+
+    for i in range(4000):
+        print(f"step {i:05d} loss {1.0 / (i + 1):.6f} " + "x" * 20)
+        if i == 2000:
+            sys.stdout.flush()
+            os.write(1, b"from fd 1\n")
+            subprocess.run(["echo", "from a child process"], check=True)
+    sys.stdout.flush()
+    if params["kind"] == "raise":
+        raise ValueError("diverged at the end")
+    print("done")
+    return {"val_mse": 1.0}

@@ -48,6 +48,19 @@ def test_bad_max_failures_is_a_usage_error(tmp_path):
         result.output)
 
 
+def test_log_limit_takes_sizes_and_none_and_refuses_anything_else(tmp_path):
+    from hpt_cli.cli.run_command import LogLimit
+
+    convert = LogLimit().convert
+    assert [convert(v, None, None) for v in ("10MiB", "512 KiB", "2048", "1.5M", "none", "0")] == [
+        10 * 1024 * 1024, 512 * 1024, 2048, 1572864, None, None]
+    result = invoke(tmp_path, {"architecture": "ridge"}, "--log-limit", "ten megs")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith(
+        "error: Invalid value for '--log-limit': expected a log size such as 10MiB or 512KiB (none: no limit), "
+        "got 'ten megs' (see ")
+
+
 def _info():
     return RunInfo("demo-1234", "runs/demo-1234", total=3, skipped=0, workers=2, objective="val_mse",
                    mode="min", resolved_spec={})

@@ -6,6 +6,7 @@ the metric) holds for returned metrics and for `ctx.report` alike. Real `hpt run
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,30 @@ def test_strings_and_bools_are_kept_and_other_values_fail_naming_the_metric(tmp_
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["counts"]["ok"] == 1 and summary["counts"]["failed"] == 5
     assert summary["best"]["trial_id"] == rows.loc["kept", "trial_id"]
+
+
+def test_a_chatty_trial_s_log_keeps_its_head_and_tail_within_log_limit(tmp_path):
+    spec = write_spec(tmp_path, architecture="tests.note_archs:chatty", parameters={"kind": ["ok", "raise"]})
+    out = tmp_path / "out"
+    proc = subprocess.run([HPT, "run", str(spec), "-o", str(out), "-j", "2", "--log-limit", "16KiB"],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    rows = pd.read_csv(folder / "results.csv", keep_default_na=False, dtype=str).set_index("kind")
+    assert rows.loc["ok", "status"] == "ok" and rows.loc["raise", "error"] == "ValueError: diverged at the end"
+    for kind, last in (("ok", "done\n"), ("raise", "ValueError: diverged at the end\n")):
+        log = (folder / rows.loc[kind, "artifact_dir"] / "log.txt").read_bytes()
+        assert len(log) <= 16 * 1024 + 200, len(log)
+        head, _, rest = log.decode().partition("\nhpt: ")
+        note, _, tail = rest.partition("\n")
+        assert head.startswith("step 00000 loss 1.000000 ") and head.endswith("x" * 20)  # whole lines
+        note = "hpt: " + note
+        m = re.fullmatch(r"hpt: (\d+) bytes of this log left out here \(([\d.]+ KiB) in all; "
+                         r"--log-limit 16 KiB keeps the first and the last 8 KiB\)", note)
+        assert m, note
+        assert tail.endswith(last) and "from a child process" not in log.decode()
+        if kind == "ok":  # 4000 lines of 46 bytes, two from the middle, "done": all accounted for
+            assert int(m[1]) + len(log) - len(note) - 1 == 4000 * 46 + 10 + 21 + 5
+            assert m[2] == "179.7 KiB"
+        else:
+            assert "Traceback (most recent call last):" in tail

@@ -18,6 +18,7 @@ from hpt_cli.errors import ExitCode, SpecError
 from hpt_cli.runner import RunObserver, RunOptions, run_spec
 from hpt_cli.runner.loop import MaxFailures
 from hpt_cli.runner.reporters import EventLog, JUnitReport, SummaryFile
+from hpt_cli.sizes import parse_size
 
 
 class FailureBudget(click.ParamType):
@@ -28,6 +29,22 @@ class FailureBudget(click.ParamType):
     def convert(self, value, param, ctx):
         try:
             return MaxFailures.of(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class LogLimit(click.ParamType):
+    """--log-limit: a size (10MiB, 512KiB, bytes when bare), or none / 0 for no limit."""
+
+    name = "SIZE|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() in ("none", "0"):
+            return None
+        try:
+            return parse_size(value, example="10MiB or 512KiB (none: no limit)", what="a log size") or None
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -144,10 +161,13 @@ class StopOnSignal:
                                         "counts against --max-time).")
 @click.option("--status-every", type=click.FloatRange(min=1), default=60.0, show_default=True,
               metavar="SECONDS", help="Without a terminal: a status line this often.")
+@click.option("--log-limit", type=LogLimit(), default="10MiB", show_default=True,
+              help="Keep at most this much of each trial's log.txt: its first and last halves, with "
+                   "a line saying how much was left out between them (none: keep all).")
 @today_option
-def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, isolate, executor, scheduler, fresh, max_failures, quiet, spool, upload_interval,
-                upload_timeout, events, junit, summary_json, max_time, grace, lock_mode, status_every,
-                today) -> None:
+def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, isolate, executor, scheduler, fresh,
+                max_failures, quiet, spool, upload_interval, upload_timeout, events, junit, summary_json,
+                max_time, grace, lock_mode, status_every, log_limit, today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
     of <output>/<run-id>/results.csv (plus its model, log and curve under trials/<trial-id>/).
 
@@ -184,7 +204,7 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
                          max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus, executor=executor,
-                         scheduler=scheduler)
+                         scheduler=scheduler, log_limit=log_limit)
     for option, path in (("--events", events), ("--junit", junit), ("--summary-json", summary_json)):
         if path and path != "-":
             _check_writable(option, path)

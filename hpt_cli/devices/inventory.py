@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from hpt_cli.errors import HptError
+from hpt_cli.sizes import MIB, parse_size
 
 __all__ = ["FAKE_ENV", "Gpu", "Inventory", "detect", "fake", "parse_mib", "select", "usable_cpus",
            "visible_devices"]
@@ -240,20 +241,10 @@ def _is_size(text: str) -> bool:
     return True
 
 
-_UNITS = {"": 1, "mib": 1, "mb": 1, "m": 1, "gib": 1024, "gb": 1024, "g": 1024, "tib": 1024 * 1024}
-
-
 def parse_mib(text: str | int) -> int:
     """A memory size in MiB: 6144, "6144", "6GiB", "6 GB", "512MiB" (GB is read as GiB, as
     nvidia-smi does). Raises ValueError with what was expected."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise ValueError(f"a memory size must be >= 0, got {text}")
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m[2].lower() not in _UNITS:
-        raise ValueError(f"expected a memory size such as 6GiB or 512MiB, got {text!r}")
-    return int(float(m[1]) * _UNITS[m[2].lower()])
+    return parse_size(text, bare=MIB, example="6GiB or 512MiB", what="a memory size") // MIB
 
 
 def _mib_or_zero(text: str) -> int:

@@ -26,7 +26,7 @@ from hpt_cli.runner.run_id import claim_fresh
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
 from hpt_cli.spec.model import Spec
-from hpt_cli.storage import StorageError, open_lock, open_store, spool_path
+from hpt_cli.storage import StorageError, open_lock, open_store, spool_path, trial_log
 from hpt_cli.storage.lock import acquire
 
 DEFAULT_METRICS = ("val_mse",)
@@ -48,6 +48,7 @@ class RunOptions:
     gpus: str | None = None  # --gpus: "0,2", "none", or None for every GPU found
     executor: str | None = None  # local | dask (default: the spec's "executor")
     scheduler: str | None = None  # dask: tcp://host:8786 (default: the spec's, or DASK_SCHEDULER_ADDRESS)
+    log_limit: int | None = trial_log.DEFAULT_LIMIT  # bytes of each trial's log.txt kept; None: all
 
 
 def metric_columns(spec: Spec) -> list[str]:
@@ -159,7 +160,7 @@ def run_spec(
         runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,
                         observers=observers, max_failures=options.max_failures, stop=stop,
                         max_time=max_time, grace=options.grace, devices=devices,
-                        notes=[*placement, *(f"note: {n}" for n in notes)])
+                        notes=[*placement, *(f"note: {n}" for n in notes)], log_limit=options.log_limit)
         return runner.run()
     finally:
         executor.shutdown()  # idempotent; the runner has already shut it down unless it failed early

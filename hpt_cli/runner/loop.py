@@ -8,7 +8,6 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 from __future__ import annotations
 
 import math
-import os
 import platform
 import re
 import sys
@@ -29,6 +28,7 @@ from hpt_cli.search.base import Searcher
 from hpt_cli.search.schedulers import SCHEDULER_DIR
 from hpt_cli.search.trial import Trial, canonical_json
 from hpt_cli.spec.model import Spec
+from hpt_cli.storage import trial_log
 from hpt_cli.storage.base import RunStore
 from hpt_cli.storage.gcs import StorageError
 from hpt_cli.storage.local import disk_full_error
@@ -159,6 +159,7 @@ class Runner:
         monotonic: Callable[[], float] = time.monotonic,
         devices: dict[str, str] | None = None,
         notes: Sequence[str] = (),
+        log_limit: int | None = trial_log.DEFAULT_LIMIT,
     ):
         self.spec = spec
         self.run_id = run_id
@@ -177,6 +178,7 @@ class Runner:
         self.capped = False
         self.devices = devices or {}  # slot name -> "gpu0" / "gpu0,1" / "cpu", for the rows
         self.notes = list(notes)
+        self.log_limit = log_limit  # bytes of a trial's log.txt kept (head and tail); None: all
         self.columns = Columns(spec.parameter_names, metrics)
         self.counts = {"ok": 0, "stopped": 0, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}
         self.best: dict[str, Any] | None = None
@@ -291,6 +293,7 @@ class Runner:
         trial, attempt = self._running.pop(result.key)
         if result.status == "cancelled":
             self.counts["cancelled"] += 1
+            trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
         if status == "failed" and (result.error or "").startswith("TimeoutError:"):
@@ -309,6 +312,7 @@ class Runner:
                 status, error = "failed", problem
         if status not in ("ok", "stopped") and result.traceback is None:  # the log does not say why
             self._log_note(trial.id, self._why(result, error))
+        trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)  # before the row and upload
         if status not in ("ok", "stopped") and attempt <= self.spec.trial.retries and not (
                 self.stop.is_set() or self.capped):
             self._retry.append((trial, attempt + 1))
@@ -364,16 +368,7 @@ class Runner:
         """Append `hpt: <text>` as a line of its own to the trial's log.txt (best effort: a log
         that cannot take it never changes the trial's outcome). Written before the trial's row,
         so a gs:// run uploads it with the trial's files."""
-        path = self.store.trial_dir(trial_id) / "log.txt"
-        try:
-            with open(path, "a+b") as f:
-                lead = b""
-                if f.seek(0, os.SEEK_END) > 0:
-                    f.seek(-1, os.SEEK_END)
-                    lead = b"" if f.read(1) == b"\n" else b"\n"  # the trial's last line may be unfinished
-                f.write(lead + f"hpt: {text}\n".encode())
-        except OSError:
-            pass
+        trial_log.append_note(self.store.trial_dir(trial_id) / "log.txt", text)
 
     def _consider_best(self, row: dict[str, str]) -> None:
         metric = self.spec.objective.metric
