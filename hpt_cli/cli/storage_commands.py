@@ -13,20 +13,31 @@ from hpt_cli.cli import cli
 @click.argument("spool", type=click.Path(exists=True, file_okay=False))
 @click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
               help="Seconds to keep retrying before giving up (exit 4).")
-def sync(spool: str, timeout: float) -> None:
+@click.option("--verify", is_flag=True,
+              help="Also check that the bucket still holds every file uploaded before (name, size, "
+                   "CRC32C) and upload again what it lacks: one listing, and a read of every file.")
+def sync(spool: str, timeout: float, verify: bool) -> None:
     """Upload a spool that a run left behind when gs:// was unreachable (it exited 4).
 
     Rows are appended exactly once, also when this is run twice or the network fails midway.
     Exits 4 if the bucket stays unreachable (run it again), 2 if the bucket already holds another
     copy of the run (rows written from elsewhere): the spool is then obsolete.
 
+    A plain sync trusts the spool's record of what went up; --verify checks it against the bucket
+    (after objects were deleted there by hand, or by a lifecycle rule).
+
     \b
     Example:
       hpt sync ~/.cache/hpt/spool/my-bucket/sweeps/quickstart-6df2cb09
+      hpt sync --verify ~/.cache/hpt/spool/my-bucket/sweeps/quickstart-6df2cb09
     """
     from hpt_cli.storage.remote import sync_spool
 
-    location, size = sync_spool(spool, timeout)
+    location, size, restored = sync_spool(spool, timeout, verify=verify)
+    if verify:
+        shown = ", ".join(restored[:3]) + (f" and {len(restored) - 3} more" if len(restored) > 3 else "")
+        click.echo(f"verified: the bucket lacked {len(restored)} of the files uploaded before"
+                   + (f" ({shown}); uploaded again" if restored else ""))
     click.echo(f"synced: {location} holds results.csv ({size} bytes) and every file of {spool}")
 
 

@@ -40,6 +40,23 @@ def _crc32c_b64(data: bytes) -> str:
     return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode("ascii")
 
 
+_FORGOTTEN = (-1, -1)  # an uploaded.log stamp no file has: uploaded again on the next push
+
+
+def _file_crc32c_b64(path: Path) -> str | None:
+    """A file's CRC32C as GCS gives it (base64 of 4 big-endian bytes); None if it is gone."""
+    import google_crc32c
+
+    checksum = google_crc32c.Checksum()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                checksum.update(chunk)
+    except FileNotFoundError:
+        return None
+    return base64.b64encode(checksum.digest()).decode("ascii")
+
+
 def whole_lines(path: Path) -> int:
     """How many leading bytes of `path` are whole lines (0 if it does not exist)."""
     try:
@@ -109,6 +126,26 @@ class Mirror:
         self._uploaded[name] = stamp
         with open(self.spool / STATE_DIR / UPLOADED_LOG, "a", encoding="utf-8") as fh:
             fh.write(f"{stamp[0]} {stamp[1]} {name}\n")
+
+    def forget_missing(self) -> list[str]:
+        """The files marked uploaded that the bucket does not hold as the spool has them (gone,
+        another size, another CRC32C): marked not uploaded (in uploaded.log too, so a later sync
+        still knows), and returned. One listing of the run's prefix, and a read of each file."""
+        self._check()
+        prefix = self.target.key("")
+        remote = {blob.name[len(prefix):]: blob for blob in
+                  self.bucket.list_blobs(prefix=prefix, timeout=self.timeout, retry=None)}
+        gone = []
+        for name, stamp in sorted(self._uploaded.items()):
+            blob = remote.get(name)
+            if stamp == _FORGOTTEN or not (self.spool / name).is_file():
+                continue
+            if blob is not None and blob.size == stamp[0] and blob.crc32c in (
+                    None, _file_crc32c_b64(self.spool / name)):  # no checksum given: the size decides
+                continue
+            self._mark_uploaded(name, _FORGOTTEN)
+            gone.append(name)
+        return gone
 
     # -- results.csv -----------------------------------------------------------------------------
     def _results_blob(self):

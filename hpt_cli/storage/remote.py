@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from hpt_cli.storage.gcs import (
     transient,
 )
 from hpt_cli.storage.local import LocalRunStore
-from hpt_cli.storage.mirror import Mirror, Uploader, whole_lines
+from hpt_cli.storage.mirror import Backoff, Mirror, Uploader, whole_lines
 
 
 def spool_root() -> Path:
@@ -106,8 +107,10 @@ class GcsRunStore(RunStore):
         raise UploadPending(f"{self.location} unreachable after retries ({why}); {kept}")
 
 
-def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, int]:
-    """Upload a spool left by a run that exited 4. Returns the location and results.csv's size."""
+def sync_spool(spool: Path, timeout: float, client=None, verify: bool = False) -> tuple[GcsLocation, int, list[str]]:
+    """Upload a spool left by a run that exited 4. Returns the location, results.csv's size and,
+    with `verify`, the files uploaded before that the bucket no longer held as the spool has them
+    (uploaded again)."""
     spool = Path(spool)
     try:
         location = Mirror.read_target(spool)
@@ -116,9 +119,11 @@ def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, i
                        "`hpt run`") from None
     client = client or make_client()
     check_bucket(client, location)  # a missing bucket or a refused permission: exit 2 now
-    uploader = Uploader(Mirror(spool, location, client), interval=3600.0)
+    mirror = Mirror(spool, location, client)
+    restored = _forget_missing(mirror, location, spool, timeout) if verify else []
+    uploader = Uploader(mirror, interval=3600.0)
     if uploader.close(timeout):
-        return location, whole_lines(spool / "results.csv")
+        return location, whole_lines(spool / "results.csv"), restored
     if uploader.fatal:  # retrying cannot help: the bucket's rows are not this spool's
         raise HptError(f"{location} already holds another copy of this run ({uploader.fatal}): its rows "
                        f"were written from elsewhere (another machine or spool), so the spool {spool} is "
@@ -126,3 +131,16 @@ def sync_spool(spool: Path, timeout: float, client=None) -> tuple[GcsLocation, i
     why = uploader.last_error or "no answer"
     raise StorageError(f"{location} unreachable after retries ({why}); the spool {spool} is intact: "
                        f"run `hpt sync {spool}` again")
+
+
+def _forget_missing(mirror: Mirror, location: GcsLocation, spool: Path, timeout: float) -> list[str]:
+    """`mirror.forget_missing()`, retried on transient errors for up to `timeout` seconds."""
+    backoff, deadline = Backoff(), time.monotonic() + timeout
+    while True:
+        try:
+            return mirror.forget_missing()
+        except Exception as exc:  # noqa: BLE001 - sorted below: transient ones are retried
+            if not transient(exc) or time.monotonic() >= deadline:
+                raise StorageError(f"{location} could not be listed ({describe(exc)}); the spool {spool} "
+                                   f"is intact: run `hpt sync --verify {spool}` again") from None
+            time.sleep(min(backoff.next_delay(), max(0.0, deadline - time.monotonic())))

@@ -229,3 +229,38 @@ def test_sync_of_a_folder_that_is_no_spool(tmp_path):
     assert result.exit_code == 2
     assert result.output == (f"error: {tmp_path}: not a spool folder (no .hpt-sync/target); give the path "
                              "printed by `hpt run`\n")
+
+
+def test_sync_verify_uploads_again_what_the_bucket_lost(tmp_path, gcs_emulator, gcs_bucket):
+    spec = spec_file(tmp_path, name="lost", architecture="tests.archs:fault",
+                     parameters={"kind": "ok", "value": [1, 2]})
+    spool = tmp_path / "spool"
+    first = hpt_run(spec, f"gs://{gcs_bucket}/v", gcs_emulator.url, spool, "-q")
+    assert first.returncode == 0, first.stderr
+    folder = only_run(spool)
+    trials = sorted(p.name for p in (folder / "trials").iterdir())
+    bucket = client(gcs_emulator.url).bucket(gcs_bucket)
+    run = f"v/{folder.name}"
+    bucket.blob(f"{run}/trials/{trials[0]}/model.bin").delete()  # deleted by hand
+    bucket.blob(f"{run}/summary.json").delete()
+    size = (folder / "trials" / trials[1] / "model.bin").stat().st_size  # same size, other bytes: CRC32C
+    bucket.blob(f"{run}/trials/{trials[1]}/model.bin").upload_from_string(b"x" * size)
+
+    def sync(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HPT, "sync", *args, str(folder)], env=env_for(gcs_emulator.url, spool),
+                              capture_output=True, text=True, timeout=60)
+
+    plain = sync()  # trusts the spool's record: uploads nothing
+    assert plain.returncode == 0, plain.stderr
+    assert not bucket.blob(f"{run}/summary.json").exists()
+    verified = sync("--verify")
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout == (
+        f"verified: the bucket lacked 3 of the files uploaded before (summary.json, trials/{trials[0]}/model.bin, "
+        f"trials/{trials[1]}/model.bin); uploaded again\n"
+        f"synced: gs://{gcs_bucket}/{run} holds results.csv ({(folder / 'results.csv').stat().st_size} bytes) "
+        f"and every file of {folder}\n")
+    for name in ("summary.json", f"trials/{trials[0]}/model.bin", f"trials/{trials[1]}/model.bin"):
+        assert bucket_bytes(gcs_emulator.url, gcs_bucket, f"{run}/{name}") == (folder / name).read_bytes()
+    again = sync("--verify")
+    assert again.stdout.splitlines()[0] == "verified: the bucket lacked 0 of the files uploaded before"
