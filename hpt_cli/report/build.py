@@ -67,6 +67,10 @@ class Report:
     failed_configurations: list[FailedConfig] = dataclasses.field(default_factory=list)
     # ranked, but failed on some date ranges (their mean is over the others), by rank
     partly_failed_configurations: list[PartlyFailedConfig] = dataclasses.field(default_factory=list)
+    # configurations first (alone or tied) on each date range
+    range_firsts: dict[str, int] = dataclasses.field(default_factory=dict)
+    # every ranked configuration first (alone or tied) on every date range, by rank (JSON: labels)
+    first_on_every_range: list[ConfigStats] = dataclasses.field(default_factory=list)
 
     @property
     def ranked(self) -> bool:
@@ -80,8 +84,10 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         doc = _clean(dataclasses.asdict(self))
+        doc["first_on_every_range"] = [c.label for c in self.first_on_every_range]
         for comp, out in zip(self.comparisons, doc["comparisons"]):
             out["significant"] = comp.significant
+            out["other_better"] = comp.other_better
         doc["failures"]["errors"] = [{"error": e, "count": n, "example_trial": t}
                                      for e, n, t in self.failures.errors]
         return doc
@@ -98,7 +104,7 @@ def analyse(results: Results, top: int = 10) -> Report:
     cells = cells_by_config(results)
     ranked = rank_configs(results, cells)
     shown = ranked if top <= 0 else ranked[:top]
-    comparisons = compare_best(results, cells, ranked, len(shown) - 1)
+    comparisons = compare_best(results, ranked, len(shown) - 1)
     best_trial = None
     if ranked:
         sign = 1 if results.mode == "min" else -1
@@ -118,9 +124,9 @@ def analyse(results: Results, top: int = 10) -> Report:
                          "of cells were skipped")
     counts = {c.n for c in ranked}
     if len(counts) > 1:
-        notes.append(f"configurations have {min(counts)} to {max(counts)} results each (the column n); "
-                     f"those with fewer than {max(counts)} rank after the others, as their means are over "
-                     "other date ranges")
+        notes.append(f"configurations have results on {min(counts)} to {max(counts)} date ranges each (the "
+                     f"column n); those with fewer than {max(counts)} rank after the others, as their means are "
+                     "over other date ranges")
     stopped = {r.config for r in results.rows if r.status == "stopped"}
     early = sum(1 for c in ranked if c.config in stopped)
     if early:
@@ -128,9 +134,11 @@ def analyse(results: Results, top: int = 10) -> Report:
                      "they rank after the configurations that ran every epoch")
     repeats = max((r.repeat for r in results.rows), default=0) + 1
     everywhere, partly = failed_configurations(results, ranked)
+    firsts = {rng: sum(1 for c in ranked if c.range_ranks.get(rng) == 1) for rng in results.ranges}
+    first_everywhere = [c for c in ranked if all(c.range_ranks.get(rng) == 1 for rng in results.ranges)]
     return Report(results.metric, results.mode, runs, len(results.rows), len(ranked), results.ranges,
                   repeats, shown, comparisons, parameter_effects(results), trajectories(results),
-                  failures(results), best_trial, notes, everywhere, partly)
+                  failures(results), best_trial, notes, everywhere, partly, firsts, first_everywhere)
 
 
 def _clean(value: Any) -> Any:

@@ -7,13 +7,12 @@ mixed), so it is the parameter's marginal effect.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpt_cli.report.load import Results, Row, value_text
+from hpt_cli.report.load import Results, Row, canonical, value_text
 
 MAX_LEVELS = 8  # more distinct numeric values than this: quantile bins
 BINS = 4
@@ -21,11 +20,14 @@ BINS = 4
 
 @dataclass
 class Level:
-    value: str  # the value, or the bin "[low, high]"
+    value: str  # the value, or the bin "[low, high)": unique within its parameter
     n: int
     mean: float
     range_means: dict[str, float] = field(default_factory=dict)
     best_on: int = 0  # date ranges where this level has the best mean
+    key: str = ""  # values: the value's canonical JSON (load.canonical); bins: ""
+    low: float | None = None  # bins: the edges, as numbers
+    high: float | None = None
 
 
 @dataclass
@@ -45,22 +47,25 @@ def parameter_effects(results: Results) -> list[Effect]:
         out.append(_effect(results, "architecture", [(r.architecture, r) for r in rows]))
     for name in names:
         pairs = [(r.params[name], r) for r in rows if name in r.params]
-        if len({json.dumps(v, sort_keys=True) for v, _ in pairs}) > 1:
+        if len({canonical(v) for v, _ in pairs}) > 1:
             out.append(_effect(results, name, pairs))
     return out
 
 
 def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]]) -> Effect:
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in pairs)
-    distinct = {json.dumps(v, sort_keys=True): v for v, _ in pairs}
+    distinct = {canonical(v): v for v, _ in pairs}
     if numeric and len(distinct) > MAX_LEVELS:
-        kind, groups = "bins", _bins(pairs)
+        kind, levels = "bins", _bins(pairs)
     else:
         kind = "values"
         order = sorted(distinct, key=lambda k: (0, distinct[k], "") if numeric else (1, 0, k))
-        groups = {value_text(distinct[k]): [r for v, r in pairs if json.dumps(v, sort_keys=True) == k]
-                  for k in order}
-    levels = [_level(label, rows) for label, rows in groups.items()]
+        groups: dict[str, list[Row]] = {k: [] for k in order}
+        for v, r in pairs:
+            groups[canonical(v)].append(r)
+        short = [value_text(distinct[k]) for k in order]
+        texts = [value_text(distinct[k], precise=short.count(t) > 1) for k, t in zip(order, short)]
+        levels = [_level(text, groups[k], key=k) for k, text in zip(order, texts)]
     sign = 1 if results.mode == "min" else -1
     compared = 0
     for rng in results.ranges:
@@ -76,23 +81,29 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]]) -> Effect
     return Effect(name, kind, levels, compared, consistent)
 
 
-def _bins(pairs: list[tuple[Any, Row]]) -> dict[str, list[Row]]:
+def _bins(pairs: list[tuple[Any, Row]]) -> list[Level]:
+    """Quantile bins, keyed by their index; the edges written with the fewest significant digits
+    (at least 3) that keep them distinct."""
     import numpy as np
 
     values = np.array([float(v) for v, _ in pairs])
     edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
     index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    groups: dict[str, list[Row]] = {}
+    digits = next((d for d in range(3, 18) if len({f"{e:.{d}g}" for e in edges}) == len(edges)), 17)
+    levels = []
     for b in range(len(edges) - 1):
         members = [r for (_, r), i in zip(pairs, index) if i == b]
         if members:
-            groups[f"[{edges[b]:.3g}, {edges[b + 1]:.3g}{']' if b == len(edges) - 2 else ')'}"] = members
-    return groups
+            low, high = float(edges[b]), float(edges[b + 1])
+            text = f"[{low:.{digits}g}, {high:.{digits}g}{']' if b == len(edges) - 2 else ')'}"
+            levels.append(_level(text, members, low=low, high=high))
+    return levels
 
 
-def _level(label: str, rows: list[Row]) -> Level:
+def _level(label: str, rows: list[Row], key: str = "", low: float | None = None,
+           high: float | None = None) -> Level:
     per_range: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         per_range[r.date_range].append(r.value)
     return Level(label, len(rows), math.fsum(r.value for r in rows) / len(rows),
-                 {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())})
+                 {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}, key=key, low=low, high=high)

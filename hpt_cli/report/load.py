@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,9 +100,12 @@ def load_results(uris: list[str]) -> Results:
 
 
 def load_run(uri: str) -> Run:
+    """One run folder; `uri` may also be its results.csv (the path `hpt run` prints)."""
     uri = uri.rstrip("/") or uri
+    if uri.endswith("/results.csv") or uri == "results.csv":
+        uri = uri[: -len("results.csv")].rstrip("/") or "."
     source = open_source(uri)
-    raw = source.read("results.csv")
+    raw = _read(source, uri, "results.csv")
     if raw is None:
         raise HptError(f"{uri}: {NO_RUN}")
     spec = _json(source, uri, "spec.json")
@@ -157,27 +161,68 @@ def param_columns(header: list[str], names: list[str]) -> dict[str, str]:
 
 
 def config_key(architecture: str, params: dict[str, Any]) -> str:
-    return f"{architecture} {json.dumps(params, sort_keys=True)}"
+    return f"{architecture} {canonical(params)}"
+
+
+def canonical(value: Any) -> str:
+    """JSON of a value with numbers compared by value: 1.0 is written 1, so a spec that wrote 1
+    and one that wrote 1.0 (monthly sweeps) give one configuration."""
+    return json.dumps(_numbers(value), sort_keys=True)
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
 
 
 def config_labels(rows: list[Row]) -> dict[str, str]:
-    """Short labels: the architecture and only the parameters whose value varies within it."""
-    seen: dict[str, dict[str, set[str]]] = {}
+    """Short labels: the architecture and the parameters that vary within it (a parameter that
+    some of its configurations lack varies too). Labels are unique: where two would read the
+    same (values equal to 6 digits), their numbers are written in full."""
+    first: dict[str, Row] = {}
     for r in rows:
+        first.setdefault(r.config, r)
+    seen: dict[str, dict[str, set[str]]] = {}
+    configs: dict[str, int] = defaultdict(int)
+    for r in first.values():
+        configs[r.architecture] += 1
         per = seen.setdefault(r.architecture, {})
         for name, value in r.params.items():
-            per.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
-    labels = {}
-    for r in rows:
-        varying = [(n, v) for n, v in r.params.items() if len(seen[r.architecture].get(n, ())) > 1]
-        text = " ".join(f"{n}={value_text(v)}" for n, v in varying)
-        labels[r.config] = f"{r.architecture} {text}".strip()
+            per.setdefault(name, set()).add(canonical(value))
+    counts = {arch: {n: sum(1 for r in first.values() if r.architecture == arch and n in r.params) for n in per}
+              for arch, per in seen.items()}
+
+    def label(r: Row, precise: bool) -> str:
+        varying = [(n, v) for n, v in r.params.items()
+                   if len(seen[r.architecture][n]) > 1 or counts[r.architecture][n] < configs[r.architecture]]
+        text = " ".join(f"{n}={value_text(v, precise)}" for n, v in varying)
+        return f"{r.architecture} {text}".strip()
+
+    labels = {config: label(r, False) for config, r in first.items()}
+    clashes = _clashes(labels)
+    for config in clashes:
+        labels[config] = label(first[config], True)
+    for config in _clashes(labels):  # still the same: the key tells them apart
+        labels[config] = config
     return labels
 
 
-def value_text(value: Any) -> str:
+def _clashes(labels: dict[str, str]) -> list[str]:
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for config, text in labels.items():
+        by_label[text].append(config)
+    return [c for configs in by_label.values() if len(configs) > 1 for c in configs]
+
+
+def value_text(value: Any, precise: bool = False) -> str:
+    """A parameter value as a label shows it: floats to 6 significant digits (`precise`: all)."""
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value) if precise else f"{value:g}"
     if isinstance(value, str):
         return value
     return json.dumps(value)
@@ -207,15 +252,27 @@ def _row(run: Run, cells: dict[str, str], columns: dict[str, str]) -> Row:
     )
 
 
+def _read(source, uri: str, name: str) -> bytes | None:
+    """The file's bytes, None when it is not there; a path that cannot be read is one line (exit 2)."""
+    try:
+        return source.read(name)
+    except NotADirectoryError:
+        raise HptError(f"{uri}: not a folder (give the run folder `hpt run` printed, or its results.csv)") from None
+    except OSError as exc:
+        raise HptError(f"{uri}/{name}: cannot be read ({exc.strerror or exc})") from None
+
+
 def _json(source, uri: str, name: str) -> dict[str, Any] | None:
-    raw = source.read(name)
+    raw = _read(source, uri, name)
     if raw is None:
         return None
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HptError(f"{uri}/{name}: not valid JSON ({exc})") from None
-    return doc if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise HptError(f"{uri}/{name}: not a JSON object (it holds a {type(doc).__name__})")
+    return doc
 
 
 def _value(text: str) -> Any:

@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 
 from hpt_cli.report.build import Report
-from hpt_cli.report.load import Results, value_text
+from hpt_cli.report.load import Results, canonical
 
 TOP_LINES = 5  # configurations drawn in the per-date-range plot
 MAX_PANELS = 12
@@ -88,11 +88,11 @@ def parameters_png(report: Report, results: Results) -> bytes | None:
             centres = _bin_centres(effect, here)
             ax.plot(centres, [lv.mean for lv in effect.levels], "k-o", markersize=5, label="mean per bin")
         else:
-            index = {lv.value: i for i, lv in enumerate(effect.levels)}
+            index = {lv.key: i for i, lv in enumerate(effect.levels)}
             jitter = defaultdict(int)
             xs = []
             for v, r in here:
-                i = index[value_text(v)]
+                i = index[canonical(v)]
                 jitter[i] += 1
                 xs.append(i + ((jitter[i] * 0.618) % 1 - 0.5) * 0.3)
             ax.scatter(xs, [r.value for _, r in here], s=10, alpha=0.5, c=[colours[r.date_range] for _, r in here])
@@ -122,7 +122,7 @@ def _dot(colour: str, label: str):
 def _bin_centres(effect, here) -> list[float]:
     centres = []
     for lv in effect.levels:
-        low, high = (float(x) for x in lv.value.strip("[]()").split(","))
+        low, high = lv.low, lv.high
         centres.append(math.sqrt(low * high) if low > 0 and high / low > 10 else (low + high) / 2)
     return centres
 

@@ -2,11 +2,15 @@
 paired tests of the best against the next ones.
 
 A configuration's *cells* are its (date range, repeat) results; when merged runs hold the same
-cell twice (overlapping rolling windows), the cell is their mean.
+cell twice (overlapping rolling windows), the cell is their mean. The statistical unit is the
+date range: repeats of one range share its data window (for a deterministic model they are
+copies), so they are averaged within the range first, and the mean, its confidence interval, the
+paired tests and "ranges won" are all over date ranges.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ class ConfigStats:
     label: str
     architecture: str
     params: dict[str, Any]
-    n: int  # (date range, repeat) results
+    n: int  # date ranges with a result (each the mean of its repeats)
     mean: float
     std: float | None
     ci_low: float | None
@@ -40,7 +44,7 @@ class ConfigStats:
 class Comparison:
     rank: int  # the other configuration's rank
     label: str
-    pairs: int  # shared (date range, repeat) pairs
+    pairs: int  # shared date ranges: the pairs of the paired test
     ahead_by: float  # mean advantage of the best (positive: the best is better)
     ranges_won: int  # date ranges where the best's mean is better
     ranges: int  # date ranges both have
@@ -51,7 +55,14 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.p_holm is not None and self.p_holm < 0.05
+        """The best is significantly better: Holm p < 0.05 and ahead (not merely different)."""
+        return self.p_holm is not None and self.p_holm < 0.05 and self.ahead_by > 0
+
+    @property
+    def other_better(self) -> bool:
+        """The other configuration is significantly better where both have results: it ranks
+        lower only because it is incomplete (fewer date ranges, or stopped early)."""
+        return self.p_holm is not None and self.p_holm < 0.05 and self.ahead_by < 0
 
 
 def cells_by_config(results: Results) -> dict[str, Cells]:
@@ -64,9 +75,10 @@ def cells_by_config(results: Results) -> dict[str, Cells]:
 def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]:
     """Every configuration with a result, best first (ties broken by label).
 
-    Configurations with fewer results than the most complete one (a run in progress, a
-    configuration that failed on some range) rank after the complete ones: their mean is over
-    other date ranges, which may be easier or harder. So do configurations the scheduler stopped
+    Configurations with results on fewer date ranges than the most complete one (a run in
+    progress, a configuration that failed on every repeat of some range) rank after the complete
+    ones: their mean is over other date ranges, which may be easier or harder. A range that lost
+    some repeats still counts: its mean is over the repeats it has. So do configurations the scheduler stopped
     early on some range: their value there is of fewer epochs, not comparable with a full one."""
     sign = 1 if results.mode == "min" else -1
     first = {}
@@ -74,14 +86,11 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
         first.setdefault(r.config, r)
     stats = []
     for config, by_cell in cells.items():
-        s = summarize(list(by_cell.values()))
-        per_range: dict[str, list[float]] = defaultdict(list)
-        for (rng, _), v in by_cell.items():
-            per_range[rng].append(v)
+        means = range_means(by_cell)
+        s = summarize(list(means.values()))
         row = first[config]
         stats.append(ConfigStats(0, config, results.labels[config], row.architecture, row.params,
-                                 s.n, s.mean, s.std, s.ci_low, s.ci_high,
-                                 {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}))
+                                 s.n, s.mean, s.std, s.ci_low, s.ci_high, means))
     if not stats:  # no configuration has a result: every trial failed
         return []
     most = max(c.n for c in stats)
@@ -91,11 +100,11 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
     stats.sort(key=lambda c: (not c.complete, sign * c.mean, c.label))
     for i, c in enumerate(stats, 1):
         c.rank = i
-    for rng in results.ranges:
-        here = [sign * c.range_means[rng] for c in stats if rng in c.range_means]
+    for rng in results.ranges:  # competition ranking: ties share the better rank
+        here = sorted(sign * c.range_means[rng] for c in stats if rng in c.range_means)
         for c in stats:
-            if rng in c.range_means:  # competition ranking: ties share the better rank
-                c.range_ranks[rng] = 1 + sum(1 for v in here if v < sign * c.range_means[rng])
+            if rng in c.range_means:
+                c.range_ranks[rng] = 1 + bisect.bisect_left(here, sign * c.range_means[rng])
     firsts = {rng: sum(1 for c in stats if c.range_ranks.get(rng) == 1) for rng in results.ranges}
     for c in stats:  # first on every range, alone (a tie for first is no win), with a runner-up
         c.wins_every_range = len(stats) > 1 and all(
@@ -103,23 +112,30 @@ def rank_configs(results: Results, cells: dict[str, Cells]) -> list[ConfigStats]
     return stats
 
 
-def compare_best(results: Results, cells: dict[str, Cells], ranked: list[ConfigStats],
-                 count: int) -> list[Comparison]:
-    """The best configuration against each of the next `count` ones, Holm-corrected."""
+def range_means(by_cell: Cells) -> dict[str, float]:
+    """Each date range's mean over its repeats, by range."""
+    per_range: dict[str, list[float]] = defaultdict(list)
+    for (rng, _), v in by_cell.items():
+        per_range[rng].append(v)
+    return {k: math.fsum(v) / len(v) for k, v in sorted(per_range.items())}
+
+
+def compare_best(results: Results, ranked: list[ConfigStats], count: int) -> list[Comparison]:
+    """The best configuration against each of the next `count` ones, paired by date range,
+    Holm-corrected."""
     if len(ranked) < 2:
         return []
     sign = 1 if results.mode == "min" else -1
     best = ranked[0]
     out = []
     for other in ranked[1: 1 + count]:
-        shared = sorted(set(cells[best.config]) & set(cells[other.config]))
-        b = [cells[best.config][k] for k in shared]
-        o = [cells[other.config][k] for k in shared]
-        test = paired_test(b, o)
-        ahead = math.fsum(sign * (y - x) for x, y in zip(b, o)) / len(shared) if shared else math.nan
         common = [r for r in best.range_means if r in other.range_means]
-        won = sum(1 for r in common if sign * best.range_means[r] < sign * other.range_means[r])
-        out.append(Comparison(other.rank, other.label, len(shared), ahead, won, len(common),
+        b = [best.range_means[r] for r in common]
+        o = [other.range_means[r] for r in common]
+        test = paired_test(b, o)
+        ahead = math.fsum(sign * (y - x) for x, y in zip(b, o)) / len(common) if common else math.nan
+        won = sum(1 for x, y in zip(b, o) if sign * x < sign * y)
+        out.append(Comparison(other.rank, other.label, len(common), ahead, won, len(common),
                               test.test, test.why, test.p))
     for comp, adjusted in zip(out, holm([c.p for c in out])):
         comp.p_holm = adjusted

@@ -67,21 +67,53 @@ def _n(count: int, word: str) -> str:
 def ranking_section(report: Report, render: Table) -> list[str]:
     if not report.ranked:
         return [para(nothing_ranked(report))] + failed_lines(report)
+    repeats = ", repeats averaged within each first (n: date ranges; " if report.repeats > 1 else " ("
     out = [para(f"Ranking: top {len(report.ranking)} of {report.configurations} by mean {report.metric} "
-                "over date ranges and repeats (95% CI: t distribution)")]
+                f"over date ranges{repeats}95% CI: t distribution)")]
     rows = [[str(c.rank), c.label, str(c.n), num(c.mean), num(c.std), ci(c.ci_low, c.ci_high),
              ranks(report, c) + ("  wins every range" if c.wins_every_range else "")]
             for c in report.ranking]
     out.append(render(["rank", "configuration", "n", "mean", "std", "95% CI", "rank per date range"], rows))
     out.append(para("rank per date range, in this order: " + ", ".join(report.ranges)))
+    out += verdict(report)
+    return out + failed_lines(report)
+
+
+def verdict(report: Report) -> list[str]:
+    """Does the best win on every date range? Said with its ties, and naming a lower-ranked
+    (incomplete) configuration that is first on every range where the best is not."""
     w = report.winner
     if w.wins_every_range:
-        out.append(f"{w.label} wins on every date range.")
-    elif report.configurations > 1:
-        firsts = sum(1 for r in report.ranges if w.range_ranks.get(r) == 1)
-        out.append(f"No configuration wins on every date range; the best is first on {firsts} of "
-                   f"{len(report.ranges)}.")
-    return out + failed_lines(report)
+        return [para(f"{w.label} wins on every date range.")]
+    if report.configurations < 2:
+        return []
+    total = len(report.ranges)
+    firsts = [r for r in report.ranges if w.range_ranks.get(r) == 1]
+    tied = [r for r in firsts if report.range_firsts.get(r, 1) > 1]
+    others = [c for c in report.first_on_every_range if c is not w]
+    if len(firsts) == total and others and all(o.range_means == w.range_means for o in others):
+        names = _and([w.label] + [o.label for o in others])
+        return [para(f"{names} tie for first on every date range (identical results); {w.label} is listed "
+                     "first by name.")]
+    alone = f", {len(tied)} of them tied" if tied else ""
+    out = [para(f"No configuration wins on every date range; the best is first on {len(firsts)} of "
+                f"{total}{alone}.")]
+    for c in report.first_on_every_range:
+        if c.wins_every_range:
+            out.append(para(f"{c.label} (rank {c.rank}) is first on every date range, but ranks after the "
+                            f"complete configurations: {incomplete(report, c)}."))
+    return out
+
+
+def incomplete(report: Report, c) -> str:
+    """Why a configuration ranks after the complete ones."""
+    if c.n < report.winner.n:
+        return f"it has results on {c.n} of {len(report.ranges)} date ranges"
+    return "the scheduler stopped it early on some date range"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def nothing_ranked(report: Report) -> str:
@@ -100,18 +132,33 @@ def failed_lines(report: Report) -> list[str]:
         out.append(f"{len(failed)} of {total} configurations failed on every date range (not ranked):")
         out += [item(f"{f.label}: {f.error} ({f.error_count} of {f.trials} trials)") for f in failed[:MAX_FAILED]]
         out += _more(len(failed))
-    partly = report.partly_failed_configurations
-    if partly:
-        one = len(partly) == 1
+    missing = [p for p in report.partly_failed_configurations if p.failed_ranges]
+    if missing:
+        one = len(missing) == 1
         why = f"{'its' if one else 'their'} mean is over the other date ranges only"
-        if not any(p.complete for p in partly):
+        if not any(p.complete for p in missing):
             why += f", so {'it ranks' if one else 'they rank'} after the configurations with more results"
-        out.append(para(f"{len(partly)} ranked configuration{'' if one else 's'} failed on some date ranges: "
+        out.append(para(f"{len(missing)} ranked configuration{'' if one else 's'} failed on some date ranges: "
                         f"{why}:"))
         out += [item(f"{p.label} (rank {p.rank}): failed on {len(p.failed_ranges)} of {p.ranges} date "
-                     f"range{'' if p.ranges == 1 else 's'}, {p.error}") for p in partly[:MAX_FAILED]]
-        out += _more(len(partly))
+                     f"range{'' if p.ranges == 1 else 's'}{_lost(p, ' (and on ', ')')}, {p.error}")
+                for p in missing[:MAX_FAILED]]
+        out += _more(len(missing))
+    lost = [p for p in report.partly_failed_configurations if not p.failed_ranges]
+    if lost:
+        one = len(lost) == 1
+        out.append(para(f"{len(lost)} ranked configuration{'' if one else 's'} lost some repeats to failures, "
+                        "but no whole date range: on those ranges the mean is over the repeats with a result:"))
+        out += [item(f"{p.label} (rank {p.rank}): failed on {_lost(p)}, {p.error}") for p in lost[:MAX_FAILED]]
+        out += _more(len(lost))
     return out
+
+
+def _lost(p, before: str = "", after: str = "") -> str:
+    """The (date range, repeat) results a partly failed configuration lost on ranges that have one."""
+    if not p.lost_repeats:
+        return ""
+    return f"{before}{p.lost_repeats} of {p.cells} (date range, repeat) results{after}"
 
 
 def _more(count: int) -> list[str]:
@@ -122,17 +169,28 @@ def comparison_section(report: Report, render: Table) -> list[str]:
     if not report.comparisons:
         return []
     better = "lower" if report.mode == "min" else "higher"
-    out = [para(f"Is the best really better? {report.winner.label} vs each next one: paired by (date "
-                f"range, repeat), two-sided, p-values Holm-corrected; 'ahead by' is the mean paired "
+    repeats = " (repeats averaged within each first)" if report.repeats > 1 else ""
+    out = [para(f"Is the best really better? {report.winner.label} vs each next one: paired by date "
+                f"range{repeats}, two-sided, p-values Holm-corrected; 'ahead by' is the mean paired "
                 f"difference ({better} {report.metric} is better)")]
     rows = [[str(c.rank), c.label, str(c.pairs), num(c.ahead_by), f"{c.ranges_won}/{c.ranges}",
-             c.test or "none", pvalue(c.p), pvalue(c.p_holm), "yes" if c.significant else "no"]
+             c.test or "none", pvalue(c.p), pvalue(c.p_holm), _verdict(c)]
             for c in report.comparisons]
     out.append(render(["vs", "configuration", "pairs", "ahead by", "ranges won", "test", "p", "p Holm",
                        "p<0.05"], rows))
+    for c in report.comparisons:
+        if c.other_better:
+            out.append(para(f"{c.label} (rank {c.rank}) is significantly better than the best where both have "
+                            f"results ({c.pairs} date ranges, Holm p {pvalue(c.p_holm)}): it ranks lower only "
+                            "because it is incomplete."))
     for why in dict.fromkeys(f"{c.test or 'no test'}: {c.why}" for c in report.comparisons):
         out.append(para(why))
     return out
+
+
+def _verdict(c) -> str:
+    """The p<0.05 column: is the best significantly better, or significantly worse?"""
+    return "yes" if c.significant else "best worse" if c.other_better else "no"
 
 
 def effects_section(report: Report, render: Table) -> list[str]:

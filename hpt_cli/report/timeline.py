@@ -118,16 +118,19 @@ class FailedConfig:
 
 @dataclass
 class PartlyFailedConfig:
-    """A ranked configuration with no result on some (date range, repeat) where its trial failed:
-    its mean is over the others, and it ranks after the complete configurations when that leaves
-    it with fewer results (ranking.rank_configs)."""
+    """A ranked configuration with no result on some (date range, repeat) where its trial failed.
+    A date range where every repeat failed is missing: its mean is over the other ranges, and it
+    ranks after the complete configurations (ranking.rank_configs). A range that lost only some
+    repeats still counts, with the mean of the repeats that have a result."""
 
     config: str
     label: str
     rank: int
     complete: bool  # as in the ranking: False when it ranks after the complete configurations
-    failed_ranges: list[str]  # date ranges with a failed (range, repeat) that has no result
+    failed_ranges: list[str]  # date ranges with no result: every (range, repeat) there failed
     ranges: int  # date ranges it has rows on
+    lost_repeats: int  # failed (range, repeat) without a result on the ranges that have one
+    cells: int  # (date range, repeat) it has rows on
     error: str
     error_count: int
     example_trial: str
@@ -157,9 +160,12 @@ def failed_configurations(results: Results, ranked: list) -> tuple[list[FailedCo
         if not failed:
             continue
         error, count, example = _commonest(failed, results.metric)
+        have = {rng for rng, _ in done}
+        lost = {(r.date_range, r.repeat) for r in failed if r.date_range in have}
         partly.append(PartlyFailedConfig(c.config, c.label, c.rank, c.complete,
-                                         sorted({r.date_range for r in failed}),
-                                         len({r.date_range for r in mine}), error, count, example))
+                                         sorted({r.date_range for r in failed} - have),
+                                         len({r.date_range for r in mine}), len(lost),
+                                         len({(r.date_range, r.repeat) for r in mine}), error, count, example))
     return everywhere, partly
 
 
