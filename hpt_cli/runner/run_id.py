@@ -1,9 +1,16 @@
 """Run ids: the same resolved spec gets the same run id, so a rerun resumes its run folder.
 
 The id hashes what decides the trials and their results (architecture, command, resolved date
-ranges, parameters, search, data, epochs, the scheduler), not where the output goes or how long a trial may
-take. A monthly cron run with rolling windows resolves to new date ranges each month, hence a
-new run id; restarted within the month, it resumes.
+ranges, parameters, search strategy, seed, order and repeats, data, epochs, the scheduler; for an
+adaptive strategy also the objective, which steers it), not where the output goes or how long a
+trial may take. The budget is not in it either (`search.trials` or `--trials`, `search.max_time`,
+`search.initial`): a larger budget resumes the run and adds to it (random search is
+prefix-stable, an adaptive search replays its finished configurations), a smaller one finds its
+trials done. Grid and random ids ignore the objective: their trials are the same whatever it is.
+A spec with none of these keys keeps the id it had before they were left out.
+
+A monthly cron run with rolling windows resolves to new date ranges each month, hence a new run
+id; restarted within the month, it resumes.
 
 `--fresh` stamps the id with the time to the second (`<name>-<8 hex>-<YYYYmmdd-HHMMSS>`) and
 `claim_fresh` makes it new: where that run folder is held by another run or already holds one
@@ -24,6 +31,7 @@ from hpt_cli.spec.model import Spec
 from hpt_cli.storage.lock import LOCK_NAME, FileLock, GcsLock, Locks, RunLock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+BUDGET = ("trials", "max_time", "initial")  # search keys left out of the id: more budget resumes the run
 
 
 def run_id(spec: Spec, fresh_at: datetime | None = None) -> str:
@@ -31,9 +39,12 @@ def run_id(spec: Spec, fresh_at: datetime | None = None) -> str:
     doc = spec.to_json()
     key = {k: doc.get(k) for k in ("name", "architecture", "command", "date-range", "parameters",
                                    "search", "data")}
+    key["search"] = {k: v for k, v in doc["search"].items() if k not in BUDGET}
     key["epochs"] = spec.trial.epochs
     if spec.scheduler is not None:  # it decides results; absent, ids stay as they were
         key["scheduler"] = doc["scheduler"]
+    if spec.search.strategy not in ("grid", "random"):  # adaptive: the objective steers what runs
+        key["objective"] = doc["objective"]
     digest = hashlib.sha256(canonical_json(key).encode("ascii")).hexdigest()[:8]
     name = _UNSAFE.sub("-", spec.name).strip("-.") or "run"
     rid = f"{name}-{digest}"
