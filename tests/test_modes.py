@@ -188,10 +188,33 @@ def test_auto_stage2_finds_a_stage1_run_with_another_budget(tmp_path):
     start = spec1.date_ranges[0].start.isoformat()
     _fake_run(tmp_path / run_id(spec1), spec1, [({"lr": 0.02, "decay": 0.99, "patience": 5}, start, 3.0)])
     default_budget = for_running(apply_auto("mlp"), quick=True)
+    assert run_id(default_budget) == run_id(spec1)  # the budget is not in the run id
     assert find_stage1_run(default_budget, str(tmp_path)) == str(tmp_path / run_id(spec1))
     assert find_stage1_run(apply_auto("mlp"), str(tmp_path)) is None  # full mode: another run
     spec2 = auto_spec("mlp", 2, str(tmp_path), quick=True)
     assert dict(spec2.parameters)["lr"] == Fixed(0.02) and spec2.mode == "quick"
+
+
+def test_auto_stage2_continues_from_the_best_stage1_run(tmp_path):
+    """Review finding 4: a better stage-1 run (a --fresh one, or one of an hpt whose run ids held the
+    budget) was passed over for the run of the spec's own id."""
+    spec1 = for_running(apply_auto("mlp"), quick=True)
+    start = spec1.date_ranges[0].start.isoformat()
+    rid = run_id(spec1)
+    good, better = {"lr": 0.02, "decay": 0.99, "patience": 5}, {"lr": 0.04, "decay": 0.95, "patience": 4}
+    _fake_run(tmp_path / rid, spec1, [(good, start, 3.0)])
+    _fake_run(tmp_path / f"{rid}-20261122-093000", spec1, [(better, start, 2.0)])  # --fresh
+    legacy = tmp_path / f"{spec1.name}-0123abcd"  # the old id of a --trials 30 run
+    _fake_run(legacy, for_running(apply_auto("mlp", trials=30), quick=True), [(good, start, 2.5)])
+    maximised = parse_spec(json.dumps({**spec1.to_json(), "objective": {"metric": "val_mse", "mode": "max"}}))
+    _fake_run(tmp_path / f"{spec1.name}-fedcba98", maximised, [(good, start, 1.0)])  # another objective
+    said = []
+    spec2 = auto_spec("mlp", 2, str(tmp_path), quick=True, say=said.append)
+    assert dict(spec2.parameters)["lr"] == Fixed(0.04)
+    assert said == [f"stage 2 continues from stage 1's best at {tmp_path / rid}-20261122-093000: "
+                    "lr=0.04, decay=0.95, patience=4 (mean val_mse 2)"]
+    (tmp_path / f"{rid}-20261122-093000" / "results.csv").unlink()
+    assert find_stage1_run(spec1, str(tmp_path)) == str(legacy)
 
 
 def test_hpt_run_auto_mlp_quick_then_stage2(tmp_path):
@@ -200,7 +223,7 @@ def test_hpt_run_auto_mlp_quick_then_stage2(tmp_path):
     first = subprocess.run([HPT, "run", "--auto", "mlp", "--quick", "--trials", "4", "-o", str(out), "-j", "2"],
                            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path, check=False)
     assert first.returncode == 0, first.stderr
-    assert f"next: hpt run --auto mlp --quick --output {out} --stage 2" in first.stderr
+    assert f"next: hpt run --auto mlp --quick --output {out} --trials 4 --stage 2" in first.stderr
     second = subprocess.run([HPT, "run", "--auto", "mlp", "--quick", "--stage", "2", "--trials", "3",
                              "-o", str(out), "-j", "2"], capture_output=True, text=True, env=env, timeout=120,
                             cwd=tmp_path, check=False)

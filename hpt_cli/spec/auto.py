@@ -14,6 +14,7 @@ stage 1, and no stage 2.
 
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import replace
 from datetime import date
@@ -136,12 +137,13 @@ def best_configuration(uri: str, mode: str | None = None) -> tuple[dict[str, Any
 
 
 def find_stage1_run(spec1: Spec, output: str) -> str | None:
-    """The run folder of the stage-1 spec `spec1` (already in its running mode) under `output`.
+    """The stage-1 run folder of the stage-1 spec `spec1` (already in its running mode) under
+    `output` with the best configuration (the newest of equals), or None when there is none.
 
-    Its run id first (the same spec gives the same id); failing that, on a local output, the
-    newest `<name>-*` folder whose spec is `spec1` apart from the budget (`--trials`) or a
-    `--fresh` stamp.
-    """
+    A gs:// output: the folder of its run id (the budget, `--trials`, is not in it). A local one:
+    also every `<name>-*` folder whose spec.json is `spec1` apart from the budget and the objective
+    is the same (`--fresh` runs, and runs of hpt versions whose ids held the budget). A folder
+    with no finished trial yet is taken only when no folder has one (auto_spec then says so)."""
     from hpt_cli.runner.run_id import run_id
 
     rid = run_id(spec1)
@@ -150,23 +152,40 @@ def find_stage1_run(spec1: Spec, output: str) -> str | None:
         from hpt_cli.watch import open_source
 
         return f"{root}/{rid}" if open_source(f"{root}/{rid}").read("results.csv") is not None else None
-    folder = Path(root)
-    if (folder / rid / "results.csv").is_file():
-        return str(folder / rid)
-    unbudgeted = run_id(replace(spec1, search=replace(spec1.search, trials=None)))
-    found = []
-    for candidate in folder.glob(f"{spec1.name}-*/spec.json"):
+    found = _stage1_folders(spec1, Path(root), rid)
+    if not found:
+        return None
+    mode = spec1.objective.mode
+    scored = []
+    for folder in found:
+        try:
+            value = best_configuration(str(folder), mode)[1]
+        except HptError:
+            continue
+        mtime = (folder / "results.csv").stat().st_mtime
+        scored.append((value if mode == "min" else -value, -mtime, str(folder)))
+    if scored:
+        return min(scored)[2]
+    return str(max(found, key=lambda folder: (folder / "results.csv").stat().st_mtime))
+
+
+def _stage1_folders(spec1: Spec, root: Path, rid: str) -> list[Path]:
+    """The folders under `root` with a results.csv whose spec is `spec1` apart from the budget."""
+    from hpt_cli.runner.run_id import run_id
+
+    found = [root / rid] if (root / rid / "results.csv").is_file() else []
+    for candidate in root.glob(f"{glob.escape(rid.rsplit('-', 1)[0])}-*/spec.json"):
+        if candidate.parent.name == rid or not (candidate.parent / "results.csv").is_file():
+            continue
         try:
             doc = json.loads(candidate.read_text("utf-8"))
             doc.pop("hpt", None)
             other = parse_spec(json.dumps(doc), today=spec1.today)
         except (OSError, ValueError, HptError):
             continue
-        if run_id(replace(other, search=replace(other.search, trials=None))) == unbudgeted:
-            results = candidate.parent / "results.csv"
-            if results.is_file():
-                found.append((results.stat().st_mtime, str(candidate.parent)))
-    return max(found)[1] if found else None
+        if run_id(other) == rid and other.objective == spec1.objective:
+            found.append(candidate.parent)
+    return found
 
 
 def auto_spec(target: Spec | str, stage: int, output: str | None = None, quick: bool = False,
@@ -190,11 +209,12 @@ def auto_spec(target: Spec | str, stage: int, output: str | None = None, quick: 
         raise HptError(f"run stage 1 first: {hint} (no {spec1.name} run with these date ranges, "
                        f"epochs and seed under {where})")
     try:
-        best, _ = best_configuration(folder, spec1.objective.mode)
+        best, mean = best_configuration(folder, spec1.objective.mode)
     except HptError as exc:
         raise HptError(f"stage 1 at {folder} has no result to continue from ({exc}); finish it: {hint}") from None
     if say is not None:
         say(f"stage 2 continues from stage 1's best at {folder}: "
             + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in best.items() if k in arch.lr_params))
+                        for k, v in best.items() if k in arch.lr_params)
+            + f" (mean {spec1.objective.metric} {mean:.6g})")
     return for_running(apply_auto(base, 2, best, strategy=strategy, trials=trials), quick)
