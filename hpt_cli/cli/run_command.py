@@ -283,7 +283,7 @@ def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):
 def _auto_next(uri, spec, auto, stage, quick, output, say) -> None:
     """After an auto stage: its best configuration, and what to run next."""
     from hpt_cli.errors import HptError
-    from hpt_cli.spec.auto import best_configuration
+    from hpt_cli.spec.auto import AUTO_TRIALS, best_configuration
 
     try:
         params, value = best_configuration(uri, spec.objective.mode)
@@ -297,4 +297,7 @@ def _auto_next(uri, spec, auto, stage, quick, output, say) -> None:
         arch = get(spec.architectures[0])
         if any(n not in arch.lr_params for n in arch.default_space) and arch.lr_params:
             where = f" --output {output}" if output else ""
-            say(f"next: hpt run --auto {auto}{' --quick' if quick else ''}{where} --stage 2")
+            # the same budget for stage 2; a spec's own search.trials may differ from --trials
+            same = spec.search.trials == AUTO_TRIALS and auto == arch.name
+            budget = "" if same else f" --trials {spec.search.trials}"
+            say(f"next: hpt run --auto {auto}{' --quick' if quick else ''}{where}{budget} --stage 2")
