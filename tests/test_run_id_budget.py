@@ -99,3 +99,18 @@ def test_an_adaptive_search_for_another_objective_is_another_run(tmp_path):
     rid, _, _ = _run(_spec("tpe", trials=4), tmp_path)
     other, done, ran = _run(_spec("tpe", trials=4, objective={"metric": "val_mse", "mode": "max"}), tmp_path)
     assert other != rid and (done, ran) == (0, 4)
+
+
+def test_hpt_run_says_that_max_time_counts_from_this_start(tmp_path):
+    import subprocess
+
+    from tests.helpers import HPT, subprocess_env
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"name": "mt", "architecture": "branin", "parameters": SPACE,
+                                "search": {"strategy": "tpe", "trials": 3, "max_time": "1m"}}))
+    done = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "runs"), "-q"], capture_output=True,
+                          text=True, env=subprocess_env(), timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("note: search.max_time (60s) counts from this start: running this spec again "
+                                  "resumes the run and searches up to 60s more (up to 3 configurations in all)\n")

@@ -271,13 +271,19 @@ def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):
         spec = for_running(read_spec(spec_path, today), quick)
         if trials is not None:
             spec = replace(spec, search=replace(spec.search, trials=trials))
-        return spec
-    if spec_path is not None:
-        raise click.UsageError(f"give SPEC or --auto, not both (for a spec: --auto {spec_path})")
-    target = read_spec(auto, today) if auto.endswith(".json") or auto == "-" or os.path.isfile(auto) else auto
-    hint = f"hpt run --auto {auto}" + (" --quick" if quick else "") + (f" --output {output}" if output else "")
-    return auto_spec(target, stage, output, quick=quick, trials=trials, rerun_hint=hint,
-                     say=lambda text: click.echo(text, err=True))
+    else:
+        if spec_path is not None:
+            raise click.UsageError(f"give SPEC or --auto, not both (for a spec: --auto {spec_path})")
+        target = read_spec(auto, today) if auto.endswith(".json") or auto == "-" or os.path.isfile(auto) else auto
+        hint = f"hpt run --auto {auto}" + (" --quick" if quick else "") + (f" --output {output}" if output else "")
+        spec = auto_spec(target, stage, output, quick=quick, trials=trials, rerun_hint=hint,
+                         say=lambda text: click.echo(text, err=True))
+    limit = spec.search.max_time
+    if limit is not None:  # not in the run id: running the spec again resumes the run, and searches on
+        click.echo(f"note: search.max_time ({limit:g}s) counts from this start: running this spec again resumes "
+                   f"the run and searches up to {limit:g}s more (up to {spec.search.trials} configurations in all)",
+                   err=True)
+    return spec
 
 
 def _auto_next(uri, spec, auto, stage, quick, output, say) -> None:
