@@ -7,7 +7,7 @@ trial may take. The budget is not in it either (`search.trials` or `--trials`, `
 `search.initial`): a larger budget resumes the run and adds to it (random search is
 prefix-stable, an adaptive search replays its finished configurations), a smaller one finds its
 trials done. Grid and random ids ignore the objective: their trials are the same whatever it is.
-A spec with none of these keys keeps the id it had before they were left out.
+A grid spec with none of these keys keeps the id it had before (the README's quickstart-6df2cb09).
 
 A monthly cron run with rolling windows resolves to new date ranges each month, hence a new run
 id; restarted within the month, it resumes.
