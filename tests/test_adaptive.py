@@ -1,5 +1,6 @@
 """Adaptive search through Optuna: better than random on a benchmark, seeded, domains round-trip,
-failures told as FAIL, a resumed run learns from its rows, 2 workers kept busy."""
+failures told as FAIL, stopped configurations as PRUNED, repeated proposals not counted, a resumed
+run learns from its rows, 2 workers kept busy."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from collections import deque
 from datetime import date, datetime
 from itertools import count
 
+import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpt_cli.architectures.synthetic import BRANIN_MIN, branin, hartmann6
+from hpt_cli.cli import cli
 from hpt_cli.errors import HptError
 from hpt_cli.search import StaticSearcher, adaptive, make_searcher
-from hpt_cli.search.adaptive import OptunaSearcher
+from hpt_cli.search.adaptive import MAX_REPEATS, OptunaSearcher
 from hpt_cli.search.optuna_space import OptunaSpace
 from hpt_cli.spec import parse_spec
 from hpt_cli.spec.model import DataSpec
@@ -231,24 +235,44 @@ def test_asking_before_results_arrive_gives_new_configurations_at_once():
     assert len({t.config_key() for t in in_flight}) == 4
 
 
-def test_max_time_stops_proposing_and_a_repeated_configuration_counts_against_the_budget():
+def test_max_time_stops_proposing():
     ticks = count()
     searcher = OptunaSearcher(spec_of(trials=100, max_time="10s"), clock=lambda: float(next(ticks)))
     assert len(drive(searcher, in_flight=1)) < 100
-    # two values only: proposals repeat, share their trials and their value, and the search ends
-    searcher = make_searcher(spec_of({"a": [1, 2]}, architecture="m", trials=8))
-    told = drive(searcher, in_flight=1, results=lambda t: {"val_mse": float(t.params["a"])})
-    assert 1 <= len(told) <= 2
-    assert len(searcher.study.trials) == 8
-    assert all(t.state == TrialState.COMPLETE and t.value == t.params["a"] for t in searcher.study.trials)
 
 
-def rows_of(spec, told):
-    """results.csv text for told trials, as the runner writes it, read back as the runner does."""
+@pytest.mark.parametrize("strategy", ["tpe", "qmc"])
+def test_a_finite_space_caps_the_budget_and_a_repeated_proposal_is_not_counted(strategy):
+    """Review finding 5: a repeated proposal is told the known value and the study is asked again,
+    so every configuration of a space smaller than `trials` runs, once."""
+    space = {"a": [1, 2, 3], "b": {"distribution": "choice", "values": ["x", "y"]}}
+    searcher = make_searcher(spec_of(space, architecture="m", strategy=strategy, trials=10, seed=1))
+    assert searcher.total() == 6
+    told = drive(searcher, in_flight=2, results=lambda t: {"val_mse": float(t.params["a"])})
+    assert sorted((t.params["a"], t.params["b"]) for t, _ in told) == [(a, b) for a in (1, 2, 3) for b in "xy"]
+    assert [t.index for t, _ in told] == list(range(6))
+    frozen = searcher.study.trials
+    assert all(t.state == TrialState.COMPLETE and t.value == t.params["a"] for t in frozen)
+    assert searcher.ask() is None
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_repeated_proposals_in_a_row_end_the_search():
+    fixed = optuna.samplers.PartialFixedSampler({"a": 1}, optuna.samplers.RandomSampler(seed=0))
+    searcher = OptunaSearcher(spec_of({"a": [1, 2, 3]}, architecture="m", trials=3), sampler=fixed)
+    told = drive(searcher, in_flight=1, results=lambda t: {"val_mse": 1.0})
+    assert [t.params for t, _ in told] == [{"a": 1}]
+    assert len(searcher.study.trials) == 1 + MAX_REPEATS
+    assert searcher.ask() is None
+
+
+def rows_of(spec, told, stopped=()):
+    """results.csv text for told trials, as the runner writes it, read back as the runner does
+    (trials whose id is in `stopped`: status stopped)."""
     columns = Columns(spec.parameter_names, ["val_mse"])
     lines = [csv_line(columns.header)]
     for trial, result in told:
-        status = "ok" if result is not None else "failed"
+        status = "failed" if result is None else "stopped" if trial.id in stopped else "ok"
         fields = {"trial_id": trial.id, "status": status, "architecture": trial.architecture,
                   "start": trial.date_range.start.isoformat(), "end": trial.date_range.end.isoformat(),
                   "repeat": trial.repeat, "seed": trial.seed}
@@ -284,6 +308,82 @@ def test_replay_counts_finished_configurations_and_finishes_a_partial_one():
     rest = drive(again)
     assert len(rest) == 2 * 2  # 6 configurations in all: 2 more, on 2 date ranges each
     assert {t.id for t, _ in rest}.isdisjoint(r["trial_id"] for r in rows)
+
+
+# -- early stopping: stopped configurations are PRUNED, as Optuna's pruners leave them -----------------
+def test_stopped_trials_make_a_pruned_configuration_and_replay_gives_the_same_study_trial():
+    """Review finding 1: reported at the fewest epochs reached, with the mean of the objectives
+    reported; a stopped trial without the objective adds nothing; a failed one still fails it."""
+    spec = spec_of(ranges=TWO_RANGES, trials=4, seed=5)
+    ok, stop, failed = "ok", "stopped", None
+    outcomes = [
+        [(ok, {"val_mse": 4.0}), (stop, {"val_mse": 6.0, "epochs_run": 3})],
+        [(stop, {"val_mse": 8.0, "epochs_run": 9}), (stop, {"loss": 1.0, "epochs_run": 3})],
+        [(stop, {"loss": 1.0, "epochs_run": 2}), (stop, {"loss": 2.0, "epochs_run": 2})],
+        [(stop, {"val_mse": 1.0, "epochs_run": 1}), (failed, None)],
+    ]
+    first = make_searcher(spec)
+    told, stopped = [], set()
+    for results in outcomes:
+        for how, result in results:
+            trial = first.ask()
+            first.tell(trial, result, stopped=how == stop)
+            told.append((trial, result))
+            stopped |= {trial.id} if how == stop else set()
+    expected = [(TrialState.PRUNED, 5.0, {3: 5.0}), (TrialState.PRUNED, 8.0, {3: 8.0}),
+                (TrialState.PRUNED, None, {}), (TrialState.FAIL, None, {})]
+    assert [(t.state, t.value, t.intermediate_values) for t in first.study.trials] == expected
+
+    again = make_searcher(spec)
+    again.replay(rows_of(spec, told, stopped))  # epochs_run and loss are in the `extra` column
+    assert again.started == 4
+    assert [(t.state, t.value, t.intermediate_values, t.params) for t in again.study.trials] == [
+        (t.state, t.value, t.intermediate_values, t.params) for t in first.study.trials]
+
+
+def test_tpe_learns_from_stopped_configurations():
+    """Review finding 1: a scheduler that stops every configuration but the incumbent left TPE
+    with fewer than its 10 start-up trials (FAIL is not counted), so it drew at random throughout.
+    Told as stopped (PRUNED), they count, and configurations 21-40 gather near Branin's minima."""
+    def later_median(seed: int, stopped: bool) -> float:
+        searcher = make_searcher(spec_of(trials=40, seed=seed))
+        best, values = math.inf, []
+        while (trial := searcher.ask()) is not None:
+            value = evaluate(trial)
+            values.append(value)
+            if value < best:  # the incumbent runs all its epochs
+                best = value
+                searcher.tell(trial, {"val_mse": value})
+            else:  # stopped at the first rung, where its curve is 30 higher (as the review's curve.py)
+                searcher.tell(trial, {"val_mse": value + 30, "epochs_run": 1} if stopped else None, stopped=stopped)
+        states = {t.state for t in searcher.study.trials}
+        assert states == ({TrialState.COMPLETE, TrialState.PRUNED} if stopped else {TrialState.COMPLETE, TrialState.FAIL})
+        return statistics.median(values[20:])
+
+    pruned = [later_median(seed, stopped=True) for seed in range(3)]
+    failed = [later_median(seed, stopped=False) for seed in range(3)]  # as before: random search
+    print(f"\nBranin, median of configurations 21-40: told stopped {pruned}, told failed {failed}")
+    assert statistics.median(pruned) < 0.6 * statistics.median(failed)
+    assert min(failed) > 30  # random search's median over the space is about 40
+
+
+# -- what validate says of an adaptive search -----------------------------------------------------------
+def validate(tmp_path, parameters, architecture="tests.archs:noop", **search):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({"architecture": architecture, "date-range": ONE_RANGE, "parameters": parameters,
+                                "search": search}))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    return result.stdout, result.stderr
+
+
+def test_validate_says_when_the_space_caps_an_adaptive_budget(tmp_path):
+    out, _ = validate(tmp_path, {"a": [1, 2, 3], "b": [1, 2]}, strategy="tpe", trials=10)
+    assert out == (f"ok: {tmp_path / 'spec.json'}: 6 trials (tests.archs:noop: 6 configurations x 1 date range x 1 repeat); "
+                   "search.trials is 10 but the space has 6 configurations: tpe runs 6 at most\n")
+    table = CliRunner().invoke(cli, ["expand", str(tmp_path / "spec.json")]).output
+    assert "trials   up to 6 = 6 configurations" in table
+    assert "note     search.trials is 10 but the space has 6 configurations: tpe runs 6 at most" in table
 
 
 def test_static_searchers_ignore_replay():

@@ -67,8 +67,8 @@ class Told(Searcher):
     def total(self):
         return self.inner.total()
 
-    def tell(self, trial, result):
-        self.told[trial.params["x1"]] = result
+    def tell(self, trial, result, stopped=False):
+        self.told[trial.params["x1"]] = (result, "stopped") if stopped else result
 
 
 def run(tmp_path, outcome, values, retries=0, scheduler=None, max_failures=0):
@@ -132,7 +132,8 @@ def test_a_stopped_trial_may_lack_the_objective_but_not_diverge(tmp_path):
     assert rows.loc[2, "error"] == "objective val_mse is nan (the trial diverged?)"
     assert {x1: json.loads(extra)["epochs_run"] for x1, extra in rows["extra"].items()} == {1: 3, 2: 3, 3: 3}
     assert result.counts["stopped"] == 2 and result.counts["failed"] == 1
-    assert told == {1: None, 2: None, 3: None}  # a stopped trial's numbers are of fewer epochs
+    assert told == {1: ({"loss": 0.5, "epochs_run": 3}, "stopped"), 2: None,  # told as stopped: of fewer epochs
+                    3: ({"val_mse": 4.0, "epochs_run": 3}, "stopped")}
 
 
 def test_objective_problem():

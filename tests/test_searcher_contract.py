@@ -1,7 +1,7 @@
 """The searcher seam's contract, passed by every implementation (grid and random through
 StaticSearcher, tpe, cmaes, qmc and gp through OptunaSearcher, with and without `search.initial`):
-driven as the runner drives it (a few trials in flight, failures told as None, a resume that
-replays the rows of an earlier attempt)."""
+driven as the runner drives it (a few trials in flight, failures told as None, trials the scheduler
+stopped told with `stopped=True`, a resume that replays the rows of an earlier attempt)."""
 
 from __future__ import annotations
 
@@ -173,6 +173,7 @@ def test_tell_takes_failures_and_trials_it_never_asked_for(spec):
     trial = searcher.ask()
     searcher.tell(trial, None)
     searcher.tell(trial, {"val_mse": 1.0})  # told twice: the first answer stands, no error
+    searcher.tell(searcher.ask(), {"val_mse": 2.0, "epochs_run": 1}, stopped=True)  # the scheduler stopped it
     stranger = type(trial)(index=10**6, architecture="mlp", params={"lr": 5.0}, date_range=trial.date_range)
     searcher.tell(stranger, {"val_mse": 0.0})
     assert drive(searcher)  # and the search goes on

@@ -64,14 +64,15 @@ def located(exc, spec_path: str):
 
 
 def cap_note(space) -> str:
-    """What to say when random search asked for more configurations than its space has."""
+    """What to say when random or adaptive search asked for more configurations than its space has."""
     cap = capped(space)
     if cap is None:
         return ""
     asked, has, initial = cap
     besides = " besides the initial ones" if initial else ""
-    return (f"search.trials is {asked} but the space has {plural(has, 'configuration')}{besides}: "
-            "random search runs all of them")
+    strategy = getattr(space, "space", space).strategy
+    runs = "random search runs all of them" if strategy == "random" else f"{strategy} runs {has} at most"
+    return f"search.trials is {asked} but the space has {plural(has, 'configuration')}{besides}: {runs}"
 
 
 def describe_ranges(spec: Spec) -> str:

@@ -345,8 +345,8 @@ class Runner:
             self._consider_best(row)
         outcome = TrialOutcome(trial, status, dict(metrics or {}), fields["error"] or None,
                                fields["duration_s"], attempt, result.worker, fields["artifact_dir"], row)
-        # a stopped trial's numbers are of fewer epochs: an adaptive search is told it failed
-        self.searcher.tell(trial, dict(metrics) if status == "ok" else None)
+        told = dict(metrics) if status in ("ok", "stopped") else None  # stopped: numbers of fewer epochs
+        self.searcher.tell(trial, told, stopped=status == "stopped")
         self._emit("trial_finished", outcome)
 
     def _hard_timeout(self) -> float | None:

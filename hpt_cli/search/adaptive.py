@@ -5,12 +5,18 @@ hands out a configuration's trials one by one and asks the study for a new confi
 when they are all out, while fewer than `search.trials` configurations were started and
 `search.max_time` (from the first ask) has not passed. Once every trial of a configuration is
 told, the study is told the mean objective over them, or FAIL when one failed or its metric is
-missing or not finite. Asking again before results arrive gives new configurations at once (TPE
-with a constant liar; GP, CMA-ES and QMC account for running trials themselves), so free slots
-never wait for the sampler to learn.
+missing or not finite. A configuration with trials the scheduler stopped early (and none failed)
+is PRUNED, reported at the fewest epochs one of them reached with the mean of their objectives,
+as Optuna's own pruners leave a trial: TPE counts it to leave its random start-up and ranks it
+below every complete one (by step, then value), so early stopping does not turn it into random
+search. (GP and CMA-ES look at complete trials only; QMC at neither.) Asking again before
+results arrive gives new configurations at once (TPE with a constant liar; GP, CMA-ES and QMC
+account for running trials themselves), so free slots never wait for the sampler to learn.
 
-A configuration proposed twice (small categorical spaces) shares the first one's trials and is
-told the same value; it counts against the budget, so the search always ends.
+A configuration proposed again (small finite spaces) is told the first one's value (or waits for
+it) and does not count against the budget: the study is asked again, up to MAX_REPEATS times in a
+row, after which the search ends. A space whose every domain is finite caps the budget at its
+size (RandomSpace.distinct, what `hpt validate` and `hpt expand` show).
 
 The spec's `search.initial` configurations (a baseline; auto stage 2: stage 1's winner) are
 handed out first, before the study asks for anything, on top of the `search.trials` budget and
@@ -29,6 +35,7 @@ draws would propose the finished configurations again.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -36,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import Trial as OptunaTrial
@@ -45,25 +52,22 @@ from optuna.trial import TrialState, create_trial
 from hpt_cli.errors import HptError
 from hpt_cli.search.base import Searcher
 from hpt_cli.search.optuna_space import OptunaSpace
+from hpt_cli.search.space import RandomSpace
 from hpt_cli.search.trial import Trial, canonical_json, derive_seed
 from hpt_cli.spec.model import Spec
 
 STRATEGIES = ("tpe", "gp", "cmaes", "qmc")
 # strategy -> (module it needs beyond Optuna, what to install)
 _REQUIRES = {"gp": ("torch", "pip install torch"), "cmaes": ("cmaes", "pip install cmaes")}
+MAX_REPEATS = 50  # proposals of known configurations in a row that end the search
 
-__all__ = ["STRATEGIES", "OptunaSearcher", "make_sampler"]
+__all__ = ["MAX_REPEATS", "STRATEGIES", "OptunaSearcher", "make_sampler"]
 
 
 def make_sampler(strategy: str, seed: int, conditional: bool = False) -> optuna.samplers.BaseSampler:
     """The Optuna sampler behind a strategy, seeded. `conditional`: the space has per-architecture
     parameters (TPE then models them in groups)."""
-    if strategy not in STRATEGIES:
-        raise HptError(f"search strategy {strategy!r} is not adaptive (adaptive: {', '.join(STRATEGIES)})")
-    if strategy in _REQUIRES:
-        module, install = _REQUIRES[strategy]
-        if find_spec(module) is None:
-            raise HptError(f"search strategy {strategy!r} needs the {module} package: {install}")
+    _check_installed(strategy)
     s = optuna.samplers
     with warnings.catch_warnings():  # group, QMCSampler: "experimental" warnings, once per run
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -76,15 +80,33 @@ def make_sampler(strategy: str, seed: int, conditional: bool = False) -> optuna.
         return s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
 
 
+def _check_installed(strategy: str) -> None:
+    """HptError unless `strategy` is adaptive and what it needs beyond Optuna is installed."""
+    if strategy not in STRATEGIES:
+        raise HptError(f"search strategy {strategy!r} is not adaptive (adaptive: {', '.join(STRATEGIES)})")
+    if strategy in _REQUIRES:
+        module, install = _REQUIRES[strategy]
+        if find_spec(module) is None:
+            raise HptError(f"search strategy {strategy!r} needs the {module} package: {install}")
+
+
+class _Told(NamedTuple):
+    """What a trial that did not fail told: its objective (None: a stopped trial that had not
+    reported it) and, for a trial the scheduler stopped, the epochs it reached."""
+
+    value: float | None
+    stopped_at: int | None = None
+
+
 @dataclass
 class _Config:
     """One configuration: its trial ids, what came back so far, and the study trials waiting."""
 
     trial_ids: tuple[str, ...]
     waiting: list[OptunaTrial] = field(default_factory=list)
-    results: dict[str, float | None] = field(default_factory=dict)  # trial id -> objective or None
+    results: dict[str, _Told | None] = field(default_factory=dict)  # trial id -> outcome; None: failed
     finished: bool = False
-    value: float | None = None  # the mean objective; None: failed
+    verdict: _Verdict | None = None  # what the study is told, once finished
 
 
 class OptunaSearcher(Searcher):
@@ -108,6 +130,10 @@ class OptunaSearcher(Searcher):
         self.per_config = len(spec.date_ranges) * s.repeats
         self.repeat_seeds = [derive_seed(s.seed, "repeat", r) for r in range(s.repeats)]
         self.budget = s.trials if s.trials is not None else 20
+        distinct = RandomSpace(spec).distinct  # all domains finite: configurations besides initial ones
+        if distinct is not None:
+            self.budget = min(self.budget, distinct)
+        self._repeats = 0  # known configurations proposed in a row
         self.max_time = s.max_time
         self.clock = clock
         self.started = 0  # configurations started (asked, or complete in replayed rows)
@@ -115,14 +141,14 @@ class OptunaSearcher(Searcher):
         self._queue: deque[Trial] = deque()
         self._configs: dict[str, _Config] = {}  # config key -> configuration
         self._of_trial: dict[str, _Config] = {}  # trial id -> its configuration
-        self._known: dict[str, float | None] = {}  # trial id -> objective, from replayed rows
+        self._known: dict[str, _Told | None] = {}  # trial id -> outcome, from replayed rows
         self.initial = tuple((arch, dict(params)) for arch, params in s.initial)
         self._initial_keys = {_key(arch, params) for arch, params in self.initial}
         self._initial_added = False
 
     # -- the Searcher seam -----------------------------------------------------------------------
     def total(self) -> int:
-        """An upper bound: max_time or repeated proposals may end the search sooner."""
+        """An upper bound: max_time or MAX_REPEATS repeated proposals may end the search sooner."""
         return (len(self.initial) + self.budget) * self.per_config
 
     def ask(self) -> Trial | None:
@@ -133,25 +159,25 @@ class OptunaSearcher(Searcher):
             for c, (arch, params) in enumerate(self.initial):
                 self._add(_key(arch, params), self._trials(c, arch, params), [])
         while not self._queue:
-            if self.started >= self.budget:
+            if self.started >= self.budget or self._repeats >= MAX_REPEATS:
                 return None
             if self._deadline is not None and self.clock() >= self._deadline:
                 return None
-            self._start_configuration()
+            self._repeats = 0 if self._start_configuration() else self._repeats + 1
         return self._queue.popleft()
 
-    def tell(self, trial: Trial, result: dict[str, Any] | None) -> None:
+    def tell(self, trial: Trial, result: dict[str, Any] | None, stopped: bool = False) -> None:
         config = self._of_trial.get(trial.id)
         if config is None or config.finished or trial.id in config.results:
             return
-        config.results[trial.id] = self._objective(result)
+        config.results[trial.id] = self._outcome(result, stopped)
         if len(config.results) == len(config.trial_ids):
             self._finish(config)
 
     def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
         groups: dict[str, tuple[str, dict[str, Any], set[str]]] = {}
         for row in rows:
-            self._known[row["trial_id"]] = self._row_objective(row)
+            self._known[row["trial_id"]] = self._row_outcome(row)
             fit = self.space.from_row(row)
             if fit is None:
                 continue
@@ -164,12 +190,10 @@ class OptunaSearcher(Searcher):
             if len(ids) < self.per_config:
                 self.study.enqueue_trial(values)  # asked first; only its missing trials run
                 continue
-            outcomes = [self._known[i] for i in ids]
-            failed = any(v is None for v in outcomes)
-            self.study.add_trial(create_trial(
-                state=TrialState.FAIL if failed else TrialState.COMPLETE,
-                value=None if failed else math.fsum(outcomes) / len(outcomes),
-                params=values, distributions=self.space.distributions(arch),
+            state, value, step = _verdict([self._known[i] for i in ids])
+            self.study.add_trial(create_trial(  # the trial tell() leaves (PRUNED: value = last report)
+                state=state, value=value, params=values, distributions=self.space.distributions(arch),
+                intermediate_values={step: value} if step is not None and value is not None else None,
             ))
             self.started += 1
         if groups and self._own_sampler:  # a fresh stream: the first one would propose the same again
@@ -180,19 +204,22 @@ class OptunaSearcher(Searcher):
         return make_sampler(self.strategy, seed, self.space.several)
 
     # -- configurations --------------------------------------------------------------------------
-    def _start_configuration(self) -> None:
+    def _start_configuration(self) -> bool:
+        """Ask the study for a configuration and queue its trials; False when it proposed a known
+        one, which then gets that one's value (at once, or when it is in) and is not counted."""
         study_trial = self.study.ask()
         arch, params = self.space.suggest(study_trial)
-        c = len(self.initial) + self.started
-        self.started += 1
         key = _key(arch, params)
         config = self._configs.get(key)
         if config is not None:  # proposed before: same trials, same value
             config.waiting.append(study_trial)
             if config.finished:
                 self._finish(config)
-            return
+            return False
+        c = len(self.initial) + self.started
+        self.started += 1
         self._add(key, self._trials(c, arch, params), [study_trial])
+        return True
 
     def _add(self, key: str, trials: list[Trial], waiting: list[OptunaTrial]) -> None:
         """A new configuration: its trials queued, but those with a row already (replayed)."""
@@ -218,28 +245,63 @@ class OptunaSearcher(Searcher):
 
     def _finish(self, config: _Config) -> None:
         if not config.finished:
-            outcomes = list(config.results.values())
             config.finished = True
-            if not any(v is None for v in outcomes):
-                config.value = math.fsum(outcomes) / len(outcomes)
+            config.verdict = _verdict(list(config.results.values()))
+        state, value, step = config.verdict
         for study_trial in config.waiting:
-            if config.value is None:
-                self.study.tell(study_trial, state=TrialState.FAIL)
-            else:
-                self.study.tell(study_trial, config.value)
+            if state == TrialState.COMPLETE:
+                self.study.tell(study_trial, value)
+                continue
+            if step is not None and value is not None:
+                study_trial.report(value, step)
+            self.study.tell(study_trial, state=state)
         config.waiting.clear()
 
-    def _objective(self, result: Mapping[str, Any] | None) -> float | None:
+    def _outcome(self, result: Mapping[str, Any] | None, stopped: bool) -> _Told | None:
+        """A told result as the configuration keeps it; None: failed (or its objective is not a
+        finite number, unless the scheduler stopped it before it reported one)."""
         if result is None:
             return None
-        return _finite(result.get(self.metric))
+        value = _finite(result.get(self.metric))
+        if stopped:
+            return _Told(value, _epochs(result.get("epochs_run")))
+        return None if value is None else _Told(value)
 
-    def _row_objective(self, row: Mapping[str, str]) -> float | None:
-        return _finite(row.get(self.metric)) if row.get("status") == "ok" else None
+    def _row_outcome(self, row: Mapping[str, str]) -> _Told | None:
+        status = row.get("status")
+        if status not in ("ok", "stopped"):
+            return None
+        metrics = dict(row)
+        if "epochs_run" not in row:  # not a column: in `extra` (hpt_cli.storage.results)
+            metrics.update(json.loads(row.get("extra") or "{}"))
+        return self._outcome(metrics, stopped=status == "stopped")
+
+
+_Verdict = tuple[TrialState, float | None, int | None]  # (state, value, step of its report)
+
+
+def _verdict(outcomes: list[_Told | None]) -> _Verdict:
+    """What the study is told of a configuration, from its trials' outcomes: FAIL when one
+    failed; PRUNED when one was stopped, reported at the fewest epochs one of them reached with
+    the mean of the objectives they reported (none: no report, ranked last); else COMPLETE with
+    the mean."""
+    if any(o is None for o in outcomes):
+        return TrialState.FAIL, None, None
+    values = [o.value for o in outcomes if o.value is not None]
+    mean = math.fsum(values) / len(values) if values else None
+    stops = [o.stopped_at for o in outcomes if o.stopped_at is not None]
+    if stops:
+        return TrialState.PRUNED, mean, min(stops)
+    return TrialState.COMPLETE, mean, None
 
 
 def _key(arch: str, params: Mapping[str, Any]) -> str:
     return canonical_json({"architecture": arch, "params": params})
+
+
+def _epochs(value: Any) -> int:
+    number = _finite(value)
+    return int(number) if number is not None else 0
 
 
 def _finite(value: Any) -> float | None:

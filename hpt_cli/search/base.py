@@ -17,8 +17,10 @@ class Searcher(ABC):
     def ask(self) -> Trial | None:
         """The next trial to run, or None when the search has nothing more to propose now."""
 
-    def tell(self, trial: Trial, result: dict[str, Any] | None) -> None:
-        """How a trial ended: its metrics, or None if it failed. Static searchers ignore it."""
+    def tell(self, trial: Trial, result: dict[str, Any] | None, stopped: bool = False) -> None:
+        """How a trial ended: its metrics, or None if it failed; `stopped`: the scheduler stopped
+        it early (its metrics are those of its last report, `epochs_run` the epochs it reached).
+        Static searchers ignore it."""
 
     def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
         """The rows of results.csv from an earlier attempt of this run, before the first ask:

@@ -178,13 +178,14 @@ class RandomSpace:
     the number of configurations the space has (`distinct`), and after `_budget()` raw draws (so
     that rare values of a weighted choice are not waited for) the rest come in the order of a
     seeded permutation of the whole product, skipping those already drawn. Adaptive strategies
-    get the raw draws: their space is only listed as a sample, and they count repeated proposals
-    themselves.
+    get the raw draws (their space is only listed as a sample, and they skip repeated proposals
+    themselves) and the same cap: they too run each configuration once at most.
     """
 
     def __init__(self, spec: Spec):
         self.architectures = spec.architectures
         self.seed = spec.search.seed
+        self.strategy = spec.search.strategy
         self.asked = spec.search.trials or 0
         self.spaces = {a: spec.space_of(a) for a in self.architectures}
         self._chunk = lru_cache(maxsize=4)(self._draw_chunk)
@@ -193,11 +194,11 @@ class RandomSpace:
         self._seen: set[str] = set()
         excluded = dict.fromkeys(self.architectures, 0)
         for arch, params in spec.search.initial:
-            if arch in self._finite and self._key(arch, params) not in self._seen:
-                self._seen.add(self._key(arch, params))
-                excluded[arch] += self._finite[arch].contains(params)
+            if arch in finite and self._key(arch, params) not in self._seen:
+                self._seen.add(self._key(arch, params))  # only looked at for architectures in _finite
+                excluded[arch] += finite[arch].contains(params)
         # per architecture: how many configurations it can still give; None: unbounded
-        self.available = {a: finite[a].size - excluded[a] if a in self._finite else None for a in self.architectures}
+        self.available = {a: finite[a].size - excluded[a] if a in finite else None for a in self.architectures}
         self.initial_in_space = sum(excluded.values())  # initial configurations the space holds
         counts = list(self.available.values())
         self.distinct = None if None in counts else sum(counts)
@@ -289,8 +290,9 @@ class RandomSpace:
 
 
 def capped(space) -> tuple[int, int, int] | None:
-    """(asked, has, initial): random search asked for more configurations than its space has
-    besides the `initial` search.initial ones it holds, so it runs all of them; None otherwise."""
+    """(asked, has, initial): random or adaptive search asked for more configurations than its
+    space has besides the `initial` search.initial ones it holds, so it runs each of them once at
+    most; None otherwise."""
     inner = getattr(space, "space", space)  # InitialFirst: the space after the initial ones
     if isinstance(inner, RandomSpace) and inner.distinct is not None and inner.asked > inner.distinct:
         return inner.asked, inner.distinct, inner.initial_in_space
