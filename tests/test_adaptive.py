@@ -1,6 +1,6 @@
 """Adaptive search through Optuna: better than random on a benchmark, seeded, domains round-trip,
 failures told as FAIL, stopped configurations as PRUNED, repeated proposals not counted, a resumed
-run learns from its rows, 2 workers kept busy."""
+run learns from its rows, 2 workers kept busy, notes on what an adaptive strategy does not honour."""
 
 from __future__ import annotations
 
@@ -367,7 +367,17 @@ def test_tpe_learns_from_stopped_configurations():
     assert min(failed) > 30  # random search's median over the space is about 40
 
 
-# -- what validate says of an adaptive search -----------------------------------------------------------
+# -- what adaptive strategies do not honour, and say so ------------------------------------------------
+def test_zero_weight_choices_are_never_proposed():
+    """Review finding 6: random search never draws a value of weight 0, nor does an adaptive one."""
+    space = {"lags": {"distribution": "choice", "values": [7, 14, 365], "weights": [1, 1, 0]},
+             "x": {"distribution": "uniform", "low": 0, "high": 1}}
+    spec = spec_of(space, architecture="m", trials=15, seed=0)
+    assert OptunaSpace(spec).distributions("m")["lags"].choices == (7, 14)
+    told = drive(make_searcher(spec), results=lambda t: {"val_mse": t.params["x"]})
+    assert len(told) == 15 and {t.params["lags"] for t, _ in told} <= {7, 14}
+
+
 def validate(tmp_path, parameters, architecture="tests.archs:noop", **search):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps({"architecture": architecture, "date-range": ONE_RANGE, "parameters": parameters,
@@ -377,6 +387,21 @@ def validate(tmp_path, parameters, architecture="tests.archs:noop", **search):
     return result.stdout, result.stderr
 
 
+def test_validate_notes_weights_and_normal_domains_an_adaptive_strategy_does_not_honour(tmp_path):
+    parameters = {"act": {"distribution": "choice", "values": ["relu", "tanh", "gelu"], "weights": [3, 1, 0]},
+                  "drop": {"distribution": "choice", "values": [0.0, 0.5], "weights": [1, 1]},  # uniform
+                  "lr": {"distribution": "lognormal", "mu": -5, "sigma": 1},
+                  "l2": {"distribution": "normal", "mu": 0.01, "sigma": 0.001}}
+    _, notes = validate(tmp_path, parameters, strategy="tpe", trials=5)
+    assert notes.splitlines() == [
+        "note: tpe ignores choice weights (parameters.act): it searches every value of weight > 0 alike; "
+        "random search draws by weight",
+        "note: tpe searches normal and lognormal domains (parameters.lr, parameters.l2) uniformly over "
+        "mu +- 3 sigma (lognormal: log-uniformly); random search draws from the distribution",
+    ]
+    assert validate(tmp_path, parameters, strategy="random", trials=5)[1] == ""
+
+
 def test_validate_says_when_the_space_caps_an_adaptive_budget(tmp_path):
     out, _ = validate(tmp_path, {"a": [1, 2, 3], "b": [1, 2]}, strategy="tpe", trials=10)
     assert out == (f"ok: {tmp_path / 'spec.json'}: 6 trials (tests.archs:noop: 6 configurations x 1 date range x 1 repeat); "
@@ -384,6 +409,16 @@ def test_validate_says_when_the_space_caps_an_adaptive_budget(tmp_path):
     table = CliRunner().invoke(cli, ["expand", str(tmp_path / "spec.json")]).output
     assert "trials   up to 6 = 6 configurations" in table
     assert "note     search.trials is 10 but the space has 6 configurations: tpe runs 6 at most" in table
+
+
+def test_validate_notes_that_gp_needs_torch_when_it_is_not_installed(tmp_path, monkeypatch):
+    """Review finding 12: validate said ok, then `hpt run` refused."""
+    real = adaptive.find_spec
+    monkeypatch.setattr(adaptive, "find_spec", lambda name: None if name == "torch" else real(name))
+    out, notes = validate(tmp_path, BRANIN_SPACE, architecture="branin", strategy="gp", trials=5)
+    assert out.startswith("ok: ")
+    assert notes == ("note: on this machine `hpt run` would stop here: search strategy 'gp' needs the torch "
+                     "package: pip install torch\n")
 
 
 def test_static_searchers_ignore_replay():

@@ -72,7 +72,9 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     called as train(params, ctx). Then the spec's parameter names and objective against what they
     declare reading and reporting: a SpecError (exit 2) for a name none of them reads or a metric
     none of them reports (hpt_cli.architectures.check). A command's program must exist here for
-    the local executor (exit 2); on Dask, where other machines run it, that is a note."""
+    the local executor (exit 2); on Dask, where other machines run it, that is a note. An adaptive
+    strategy adds what it does not honour as random search does (hpt_cli.search.adaptive.spec_notes;
+    an HptError when its package is missing here)."""
     from hpt_cli.architectures import ArchitectureError
     from hpt_cli.architectures.check import command_problem, signature_problem, spec_problems
     from hpt_cli.errors import SpecError
@@ -85,11 +87,16 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     problems = spec_problems(spec, resolved)
     if problems:
         raise SpecError(problems)
+    notes = []
+    if spec.search.strategy not in ("grid", "random"):  # Optuna is imported for adaptive ones only
+        from hpt_cli.search.adaptive import spec_notes
+
+        notes = spec_notes(spec)
     why = command_problem(spec.command) if COMMAND in resolved else None
     if why is None:
-        return []
+        return notes
     if (executor or spec.executor.type) == "dask":
-        return [f"{why} (on this machine; the Dask workers run it)"]
+        return [*notes, f"{why} (on this machine; the Dask workers run it)"]
     raise HptError(why)
 
 

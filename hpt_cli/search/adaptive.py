@@ -54,6 +54,7 @@ from hpt_cli.search.base import Searcher
 from hpt_cli.search.optuna_space import OptunaSpace
 from hpt_cli.search.space import RandomSpace
 from hpt_cli.search.trial import Trial, canonical_json, derive_seed
+from hpt_cli.spec.domains import Choice, Normal
 from hpt_cli.spec.model import Spec
 
 STRATEGIES = ("tpe", "gp", "cmaes", "qmc")
@@ -61,7 +62,7 @@ STRATEGIES = ("tpe", "gp", "cmaes", "qmc")
 _REQUIRES = {"gp": ("torch", "pip install torch"), "cmaes": ("cmaes", "pip install cmaes")}
 MAX_REPEATS = 50  # proposals of known configurations in a row that end the search
 
-__all__ = ["MAX_REPEATS", "STRATEGIES", "OptunaSearcher", "make_sampler"]
+__all__ = ["MAX_REPEATS", "STRATEGIES", "OptunaSearcher", "make_sampler", "spec_notes"]
 
 
 def make_sampler(strategy: str, seed: int, conditional: bool = False) -> optuna.samplers.BaseSampler:
@@ -88,6 +89,31 @@ def _check_installed(strategy: str) -> None:
         module, install = _REQUIRES[strategy]
         if find_spec(module) is None:
             raise HptError(f"search strategy {strategy!r} needs the {module} package: {install}")
+
+
+def spec_notes(spec: Spec) -> list[str]:
+    """What an adaptive spec asks for that its strategy does not honour as random search does, one
+    line each (the preflight's notes): choice weights other than 0 (Optuna has no prior weights),
+    normal and lognormal domains (searched uniformly, see optuna_space). HptError when the
+    strategy's package is missing here, as `hpt run` would say."""
+    strategy = spec.search.strategy
+    _check_installed(strategy)
+    several = len(spec.architectures) > 1
+    weighted, normal = [], []
+    for arch, name, domain in spec.all_domains():
+        path = f"parameters.{arch}.{name}" if several else f"parameters.{name}"
+        if isinstance(domain, Choice) and len({w for w in domain.weights or () if w > 0}) > 1:
+            weighted.append(path)
+        elif isinstance(domain, Normal):
+            normal.append(path)
+    notes = []
+    if weighted:
+        notes.append(f"{strategy} ignores choice weights ({', '.join(weighted)}): it searches every value "
+                     "of weight > 0 alike; random search draws by weight")
+    if normal:
+        notes.append(f"{strategy} searches normal and lognormal domains ({', '.join(normal)}) uniformly over "
+                     "mu +- 3 sigma (lognormal: log-uniformly); random search draws from the distribution")
+    return notes
 
 
 class _Told(NamedTuple):

@@ -7,8 +7,8 @@
 | Int(low, high, log, step)      | IntDistribution(low, high', log, step); high' = last value on the step |
 | Quantized(low, high, q)        | FloatDistribution(lo, hi, step=q), or IntDistribution(lo, hi, step=q) when low, high and q are whole; lo, hi: the multiples of q inside [low, high], as random search rounds |
 | Quantized(low, high, q, log)   | FloatDistribution(low, high, log=True), rounded to a multiple of q on the way out: Optuna cannot combine log and step, so the sampler models the unrounded value (as Hyperopt's qloguniform does) |
-| Choice, Grid                   | CategoricalDistribution over the values when they are distinct scalars, else over their canonical JSON texts (lists, dicts; 1 vs true); Choice weights are ignored (Optuna has no prior weights) |
-| Normal(mu, sigma)              | FloatDistribution(mu - 3 sigma, mu + 3 sigma): Optuna has no normal prior; the interval holds 99.7% of its mass, searched uniformly |
+| Choice, Grid                   | CategoricalDistribution over the values when they are distinct scalars, else over their canonical JSON texts (lists, dicts; 1 vs true); a Choice's values of weight 0 are left out (never drawn, as in random search), its other weights are ignored (Optuna has no prior weights; `hpt validate` says so) |
+| Normal(mu, sigma)              | FloatDistribution(mu - 3 sigma, mu + 3 sigma): Optuna has no normal prior; the interval holds 99.7% of its mass, searched uniformly (`hpt validate` says so) |
 | Normal(mu, sigma, log) (lognormal) | FloatDistribution(exp(mu - 3 sigma), exp(mu + 3 sigma), log=True) |
 
 With several architectures (model selection) a categorical "architecture" parameter comes first
@@ -71,6 +71,8 @@ def to_param(name: str, key: str, domain: Domain) -> Param:
         return Param(name, key, dist, int, _parse_int)
     if isinstance(domain, Quantized):
         return _quantized(name, key, domain)
+    if isinstance(domain, Choice) and domain.weights:
+        return _categorical(name, key, tuple(v for v, w in zip(domain.values, domain.weights) if w > 0))
     if isinstance(domain, (Choice, Grid)):
         return _categorical(name, key, tuple(domain.values))
     if isinstance(domain, Normal):
