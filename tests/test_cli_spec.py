@@ -159,6 +159,8 @@ def test_resolved_specs_are_valid_against_the_schema():
         {"architecture": "mlp", "parameters": {"lr": {"distribution": "gaussian"}}},
         {"architecture": "mlp", "date-range": {"rolling": {"count": 0, "length": "3M"}}},
         {"architecture": "mlp", "search": {"trials": "ten"}},
+        {"architecture": "mlp", "search": {"strategy": "random", "trials": 10**20}},
+        {"architecture": "mlp", "search": {"repeats": 10**5}},
         {"parameters": {}},
         {"architecture": "ridge", "command": ["python", "train.py"]},
     ],

@@ -126,6 +126,53 @@ BAD = {
 }
 
 
+# Specs a run could not take (numbers past what floats, indexes or Optuna hold): one line, not a crash.
+EXTREME = {
+    "a grid past 2^63 trials": (
+        {"architecture": "mlp", "parameters": {f"p{i}": list(range(10)) for i in range(20)}},
+        "parameters: the grid has 1e+20 configurations (1e+20 trials), more than hpt can count (2^63 - 1): "
+        "search it at random with \"search\": {\"strategy\": \"random\", \"trials\": 100}",
+    ),
+    "trials past 10^9": (
+        {"architecture": "mlp", "search": {"strategy": "random", "trials": 10**20}},
+        "search.trials: expected an integer from 1 to 1,000,000,000, got 100,000,000,000,000,000,000",
+    ),
+    "repeats past 10^4": (
+        {"architecture": "mlp", "search": {"repeats": 10**5}},
+        "search.repeats: expected an integer from 1 to 10,000, got 100,000",
+    ),
+    "uniform wider than a float": (
+        {"architecture": "mlp", "parameters": {"lr": {"distribution": "uniform", "low": -1e308, "high": 1e308}}},
+        "parameters.lr.high: high - low must be a finite number, got low=-1e+308, high=1e+308 (high - low "
+        "overflows): narrow the interval",
+    ),
+    "lognormal that overflows": (
+        {"architecture": "mlp", "parameters": {"lr": {"distribution": "lognormal", "mu": 0, "sigma": 300}}},
+        "parameters.lr.sigma: lognormal draws would overflow (exp(mu + 6 sigma) = exp(1800) is beyond the "
+        "largest float): use sigma <= 118.3",
+    ),
+    "normal past the floats": (
+        {"architecture": "mlp", "parameters": {"lr": {"distribution": "normal", "mu": 0, "sigma": 1e308}}},
+        "parameters.lr.sigma: mu +- 6 sigma must be finite numbers, got mu=0, sigma=1e+308: use a smaller sigma",
+    ),
+    "quniform of 10^300 steps": (
+        {"architecture": "mlp", "parameters": {"lr": {"distribution": "quniform", "low": 0, "high": 1, "q": 1e-300}}},
+        "parameters.lr.q: q=1e-300 makes 1e+300 steps between low and high; at most 10^15: use a larger q, or "
+        "uniform for a continuous value",
+    ),
+    "int past 2^63": (
+        {"architecture": "mlp", "parameters": {"n": {"distribution": "int", "low": 1, "high": 10**30}}},
+        "parameters.n.high: high must be within +-(2^63 - 1), got 1000000000000000000000000000000",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(EXTREME))
+def test_numbers_past_what_a_run_can_hold_are_one_line(kind):
+    body, expected = EXTREME[kind]
+    assert problems(json.dumps(body)) == [f"s.json:1: {expected}"]
+
+
 @pytest.mark.parametrize("kind", list(BAD))
 def test_bad_spec_one_line_with_json_path(kind):
     text, expected = BAD[kind]

@@ -119,7 +119,7 @@ class StopOnSignal:
 @click.option("--quick", is_flag=True,
               help="Quick mode: the spec's \"quick\" block (default: the last date range cut to its last "
                    "month, 20 epochs).")
-@click.option("--trials", type=click.IntRange(min=1), default=None,
+@click.option("--trials", type=click.IntRange(1, 10**9), default=None,
               help="How many configurations (overrides search.trials; with --auto, default 12).")
 @click.option("--output", "-o", metavar="DIR|gs://...", default=None,
               help="Where run folders go: DIR or gs://bucket/prefix (overrides the spec's \"output\"; "

@@ -8,6 +8,7 @@ Python values, so trial ids hash the same everywhere.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,11 +66,20 @@ class Distribution(Domain):
         raise NotImplementedError
 
 
+LARGEST_INT = 2**63 - 1  # integer bounds: what numpy and Optuna take
+MAX_STEPS = 10**15  # values a quniform may take: exact as floats, and far more than anyone tries
+_LOG_MAX = math.log(sys.float_info.max)  # 709.78: exp() of more overflows
+_SIGMAS_KEPT = 6.0  # normal draws beyond mu +- 6 sigma: about 2 in 10^9
+
+
 def _check_bounds(low: float, high: float, log: bool) -> None:
     if not low < high:
         raise DomainError("low", f"low < high must hold, got low={low!r}, high={high!r}")
     if log and low <= 0:
         raise DomainError("low", f"a log scale needs low > 0, got low={low!r}")
+    if not math.isfinite(high - low):
+        raise DomainError("high", f"high - low must be a finite number, got low={low!r}, high={high!r} "
+                                  f"(high - low overflows): narrow the interval")
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,9 @@ class Int(Distribution):
     step: int = 1
 
     def __post_init__(self) -> None:
+        for name, value in (("low", self.low), ("high", self.high), ("step", self.step)):
+            if abs(value) > LARGEST_INT:
+                raise DomainError(name, f"{name} must be within +-(2^63 - 1), got {value}")
         _check_bounds(self.low, self.high, self.log)
         if self.step < 1:
             raise DomainError("step", f"step >= 1 must hold, got step={self.step!r}")
@@ -183,6 +196,15 @@ class Normal(Distribution):
     def __post_init__(self) -> None:
         if not self.sigma > 0:
             raise DomainError("sigma", f"sigma > 0 must hold, got sigma={self.sigma!r}")
+        far = self.mu + _SIGMAS_KEPT * self.sigma
+        if self.log and far > _LOG_MAX:  # exp() of a draw would overflow to inf
+            most = (_LOG_MAX - self.mu) / _SIGMAS_KEPT
+            hint = f"sigma <= {most:.4g}" if most > 0 else f"mu <= {_LOG_MAX - _SIGMAS_KEPT * self.sigma:.4g}"
+            raise DomainError("sigma", f"lognormal draws would overflow (exp(mu + 6 sigma) = exp({far:.4g}) is "
+                                       f"beyond the largest float): use {hint}")
+        if not (math.isfinite(far) and math.isfinite(self.mu - _SIGMAS_KEPT * self.sigma)):
+            raise DomainError("sigma", f"mu +- 6 sigma must be finite numbers, got mu={self.mu!r}, "
+                                       f"sigma={self.sigma!r}: use a smaller sigma")
 
     def to_json(self) -> Any:
         name = "lognormal" if self.log else "normal"
@@ -216,6 +238,9 @@ class Quantized(Distribution):
             raise DomainError("q", f"q > 0 must hold, got q={self.q!r}")
         if self.q > self.high - self.low:
             raise DomainError("q", f"q must not exceed high - low, got q={self.q!r}")
+        if (self.high - self.low) / self.q > MAX_STEPS:
+            raise DomainError("q", f"q={self.q!r} makes {(self.high - self.low) / self.q:.3g} steps between low and "
+                                   f"high; at most 10^15: use a larger q, or uniform for a continuous value")
 
     def to_json(self) -> Any:
         name = "qloguniform" if self.log else "quniform"

@@ -28,6 +28,7 @@ from hpt_cli.dates import (
 from hpt_cli.errors import Problem, SpecError
 from hpt_cli.spec import jsonpos
 from hpt_cli.spec.domains import (
+    LARGEST_INT,
     Choice,
     Distribution,
     Domain,
@@ -55,6 +56,8 @@ from hpt_cli.spec.model import (
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
 COMMAND_FACTS = ("trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device", "data_path")
 DEFAULT_RANDOM_TRIALS = 20
+MAX_TRIALS = 10**9  # search.trials: far beyond any sweep, well inside what indexes can count
+MAX_REPEATS = 10**4
 DEFAULT_ROLLING = {"count": 1, "length": "1Y"}
 _MISSING = object()
 
@@ -164,12 +167,15 @@ class Checker:
             return default
         return value
 
-    def integer(self, value: Any, path: str, minimum: int, default: Any) -> Any:
+    def integer(self, value: Any, path: str, minimum: int, default: Any, maximum: int | None = None) -> Any:
         got = self.typed(value, path, _is_int, f"an integer >= {minimum}", _MISSING)
         if got is _MISSING:
             return default
         if got < minimum:
             self.problem(path, f"expected an integer >= {minimum}, got {got}")
+            return default
+        if maximum is not None and got > maximum:
+            self.problem(path, f"expected an integer from {minimum} to {maximum:,}, got {got:,}")
             return default
         return got
 
@@ -239,9 +245,25 @@ class Checker:
             scheduler=self.scheduler(get("scheduler"), objective),
             default_dates=not any(k in top for k in ("date-range", "date_ranges")),
         )
+        if not self.problems and search.strategy == "grid":
+            self.grid_size(spec)
         if self.problems:
             raise SpecError(self.problems, self.source)
         return spec
+
+    def grid_size(self, spec: Spec) -> None:
+        """A grid's trials are counted and indexed as integers of at most 2^63 - 1."""
+        configurations = 0
+        for arch in spec.architectures:
+            size = 1
+            for _, domain in spec.space_of(arch):
+                size *= len(domain.values) if isinstance(domain, Grid) else 1
+            configurations += size
+        trials = configurations * len(spec.date_ranges) * spec.search.repeats
+        if trials > LARGEST_INT:
+            self.problem("parameters", f"the grid has {configurations:.3g} configurations ({trials:.3g} trials), more "
+                                       f"than hpt can count (2^63 - 1): search it at random with \"search\": "
+                                       f"{{\"strategy\": \"random\", \"trials\": 100}}")
 
     def architectures(self, value: Any, has_command: bool) -> tuple[str, ...]:
         if value is _MISSING:
@@ -477,10 +499,10 @@ class Checker:
         default_trials = DEFAULT_RANDOM_TRIALS if strategy != "grid" else None
         return Search(
             strategy=strategy,
-            trials=self.integer(s.get("trials", _MISSING), "search.trials", 1, default_trials),
-            seed=self.integer(s.get("seed", _MISSING), "search.seed", 0, 0),
+            trials=self.integer(s.get("trials", _MISSING), "search.trials", 1, default_trials, MAX_TRIALS),
+            seed=self.integer(s.get("seed", _MISSING), "search.seed", 0, 0, LARGEST_INT),
             order=self.choice(s.get("order", _MISSING), "search.order", ("shuffled", "sequential"), "shuffled"),
-            repeats=self.integer(s.get("repeats", _MISSING), "search.repeats", 1, 1),
+            repeats=self.integer(s.get("repeats", _MISSING), "search.repeats", 1, 1, MAX_REPEATS),
             max_time=self.convert(s.get("max_time", _MISSING), "search.max_time", parse_duration),
             initial=self.initial(s.get("initial", _MISSING), spaces, command),
         )
