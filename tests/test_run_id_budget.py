@@ -101,16 +101,16 @@ def test_an_adaptive_search_for_another_objective_is_another_run(tmp_path):
     assert other != rid and (done, ran) == (0, 4)
 
 
-def test_hpt_run_says_that_max_time_counts_from_this_start(tmp_path):
-    import subprocess
+def test_max_time_is_the_run_s_a_rerun_searches_what_is_left_of_it():
+    from hpt_cli.search.adaptive import OptunaSearcher, searched_seconds
 
-    from tests.helpers import HPT, subprocess_env
-
-    spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"name": "mt", "architecture": "branin", "parameters": SPACE,
-                                "search": {"strategy": "tpe", "trials": 3, "max_time": "1m"}}))
-    done = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "runs"), "-q"], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.startswith("note: search.max_time (60s) counts from this start: running this spec again "
-                                  "resumes the run and searches up to 60s more (up to 3 configurations in all)\n")
+    rows = [{"started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:00:10Z"},
+            {"started_at": "2026-01-01T00:00:05Z", "ended_at": "2026-01-01T00:00:12Z"},  # overlaps: 2 s more
+            {"started_at": "2026-01-01T01:00:00Z", "ended_at": "2026-01-01T01:00:03Z"},  # another attempt
+            {"started_at": "", "ended_at": ""}]
+    assert searched_seconds(rows) == 15.0
+    now = iter(range(1000, 2000))
+    searcher = OptunaSearcher(_spec("tpe", trials=50, max_time="20s"), clock=lambda: float(next(now)))
+    searcher.replay([{**r, "trial_id": f"t{i}", "status": "failed"} for i, r in enumerate(rows[:3])])
+    asked = list(iter(searcher.ask, None))  # 20 - 15 s: the deadline is 1005, the clock ticks 1 s a call
+    assert len(asked) == 4

@@ -278,11 +278,6 @@ def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):
         hint = f"hpt run --auto {auto}" + (" --quick" if quick else "") + (f" --output {output}" if output else "")
         spec = auto_spec(target, stage, output, quick=quick, trials=trials, rerun_hint=hint,
                          say=lambda text: click.echo(text, err=True))
-    limit = spec.search.max_time
-    if limit is not None:  # not in the run id: running the spec again resumes the run, and searches on
-        click.echo(f"note: search.max_time ({limit:g}s) counts from this start: running this spec again resumes "
-                   f"the run and searches up to {limit:g}s more (up to {spec.search.trials} configurations in all)",
-                   err=True)
     return spec
 
 

@@ -42,6 +42,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.util import find_spec
 from typing import Any, NamedTuple
 
@@ -164,6 +165,7 @@ class OptunaSearcher(Searcher):
         self.clock = clock
         self.started = 0  # configurations started (asked, or complete in replayed rows)
         self._deadline: float | None = None
+        self.searched = 0.0  # seconds of search.max_time that earlier attempts of the run spent (replay)
         self._queue: deque[Trial] = deque()
         self._configs: dict[str, _Config] = {}  # config key -> configuration
         self._of_trial: dict[str, _Config] = {}  # trial id -> its configuration
@@ -178,8 +180,8 @@ class OptunaSearcher(Searcher):
         return (len(self.initial) + self.budget) * self.per_config
 
     def ask(self) -> Trial | None:
-        if self._deadline is None and self.max_time is not None:
-            self._deadline = self.clock() + self.max_time
+        if self._deadline is None and self.max_time is not None:  # less what earlier attempts searched
+            self._deadline = self.clock() + self.max_time - self.searched
         if not self._initial_added:  # first out (after replay, which may have their rows)
             self._initial_added = True
             for c, (arch, params) in enumerate(self.initial):
@@ -201,6 +203,8 @@ class OptunaSearcher(Searcher):
             self._finish(config)
 
     def replay(self, rows: Iterable[Mapping[str, str]]) -> None:
+        rows = list(rows)
+        self.searched = searched_seconds(rows)
         groups: dict[str, tuple[str, dict[str, Any], set[str]]] = {}
         for row in rows:
             self._known[row["trial_id"]] = self._row_outcome(row)
@@ -319,6 +323,24 @@ def _verdict(outcomes: list[_Told | None]) -> _Verdict:
     if stops:
         return TrialState.PRUNED, mean, min(stops)
     return TrialState.COMPLETE, mean, None
+
+
+def searched_seconds(rows: Iterable[Mapping[str, str]]) -> float:
+    """How long earlier attempts of a run searched: the union of their rows' started_at..ended_at
+    spans, so the time between attempts, when no trial of the run was running, is left out."""
+    spans = []
+    for row in rows:
+        try:
+            start = datetime.fromisoformat(row["started_at"]).timestamp()
+            end = datetime.fromisoformat(row["ended_at"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue
+        spans.append((start, max(start, end)))
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(spans):
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total
 
 
 def _key(arch: str, params: Mapping[str, Any]) -> str:
