@@ -223,3 +223,17 @@ def test_the_errors_pointer_of_a_resumed_run_names_an_earlier_failure_and_none_w
     p.run_finished({**_summary(), "counts": {"ok": 2, "failed": 0, "timeout": 0, "skipped": 0, "cancelled": 0}})
     assert out.getvalue().splitlines()[-2].rpartition("\r")[2] == (
         "done: 2 ok, 0 failed, 0 timed out in 1:05; best val_mse 1.5 (trial abc)")
+
+
+def test_a_folder_holding_more_than_a_smaller_budget_asks_for_is_said_plainly():
+    out = io.StringIO()
+    info = RunInfo("cnt-1234", "runs/cnt-1234", total=3, skipped=6, workers=2, objective="val_mse", mode="min",
+                   resolved_spec={})
+    p = Progress(stream=out, live=False, clock=lambda: 0.0)
+    p.run_started(info)
+    p.run_finished({**_summary(), "counts": {"ok": 6, "failed": 0, "timeout": 0, "skipped": 3, "cancelled": 0}})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ("run cnt-1234: 3 trials on 2 workers; the run folder holds 6 finished trials, more than "
+                        "this spec asks for (an earlier attempt had a larger budget): resuming")
+    assert lines[-2] == ("done: 6 ok, 0 failed, 0 timed out (6 of them done before this run) in 1:05; "
+                         "best val_mse 1.5 (trial abc)")

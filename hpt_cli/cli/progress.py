@@ -42,10 +42,13 @@ class Progress(RunObserver):
 
     def run_started(self, info: RunInfo) -> None:
         self.info = info
-        self.todo = info.total - info.skipped
+        self.todo = max(0, info.total - info.skipped)
         self.started = self.clock()
         if not self.quiet:
             resumed = f", {info.skipped} already done (resuming)" if info.skipped else ""
+            if info.skipped > info.total:  # a smaller budget than an earlier attempt's
+                resumed = (f"; the run folder holds {info.skipped} finished trials, more than this spec asks for "
+                           f"(an earlier attempt had a larger budget): resuming")
             self._line(f"run {info.run_id}: {plural(info.total, 'trial')} on {plural(info.workers, 'worker')}"
                        f"{resumed}")
             self._line(f"results: {info.uri}/results.csv")
@@ -110,7 +113,7 @@ class Progress(RunObserver):
         self._line(f"{status}: {c['ok']} ok"
                    + (f", {c['stopped']} stopped early" if c.get("stopped") else "")
                    + f", {c['failed']} failed, {c['timeout']} timed out"
-                   + (f" ({c['skipped']} of them done before this run)" if c["skipped"] else "")
+                   + (f" ({self.info.skipped} of them done before this run)" if self.info.skipped else "")
                    + (f", {c['cancelled']} cancelled" if c["cancelled"] else "")
                    + f" in {_clock(summary['wall_time_s'])}{best_text}{self._errors_at(c)}")
         self._line(f"results: {self.info.uri}/results.csv")
