@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import subprocess
 from datetime import date
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from hpt_cli.architectures import Architecture, get
 from hpt_cli.architectures.synthetic import HARTMANN6_MIN, hartmann6
-from hpt_cli.calibrate import rank_correlation, sample_spec
+from hpt_cli.calibrate import Calibration, chance_p, rank_correlation, sample_spec
 from hpt_cli.cli import cli
 from hpt_cli.dates import DateRange, Length
 from hpt_cli.errors import HptError
@@ -432,14 +433,18 @@ def test_architectures_lists_names_and_spaces_with_lr_marked():
 
 # -- hpt calibrate ---------------------------------------------------------------------------------
 def test_rank_correlation_and_its_intervals():
-    rho, low, high = rank_correlation([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60])
-    assert (rho, low, high) == (1.0, 1.0, 1.0)
+    for method in ("bootstrap", "fisher"):  # a perfect agreement of a few: no interval, not certainty
+        rho, low, high = rank_correlation([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60], method)
+        assert rho == pytest.approx(1.0) and math.isnan(low) and math.isnan(high)
+    assert chance_p([1, 2, 3], [1, 2, 3]) == pytest.approx(1 / 6)  # 1 ordering of 3! agrees as well
+    assert chance_p([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]) == pytest.approx(1 / 120)
+    assert chance_p([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]) == 1.0
     quick, full = [1, 2, 3, 4, 5, 6, 7, 8], [2, 1, 4, 3, 6, 5, 8, 7]
     rho, low, high = rank_correlation(quick, full, seed=0)
     assert rho == pytest.approx(0.9047619) and low < rho <= high <= 1.0
     assert rank_correlation(quick, full, seed=0) == (rho, low, high)  # seeded
     rho_f, low_f, high_f = rank_correlation(quick, full, "fisher")
-    assert rho_f == rho and 0.5 < low_f < rho < high_f < 1.0
+    assert rho_f == rho and 0.4 < low_f < rho < high_f < 1.0  # Bonett-Wright: wider than 1.06/(n-3)
     with pytest.raises(HptError, match="at least 3"):
         rank_correlation([1, 2], [1, 2])
 
@@ -470,4 +475,24 @@ def test_hpt_calibrate_prints_rho_and_its_interval(tmp_path):
     assert "quick  1 date range (2015-06-01..2015-07-01), 20 epochs" in out
     assert re.search(r"^configuration\s+quick\s+full\s+quick rank\s+full rank$", out, re.MULTILINE)
     assert len(re.findall(r"^ridge alpha=", out, re.MULTILINE)) == 5
-    assert re.search(r"^Spearman rho = -?\d\.\d\d \(95% CI -?\d\.\d\d\.\.-?\d\.\d\d, bootstrap, n=5\)$", out, re.MULTILINE)
+    assert re.search(r"^Spearman rho = -?\d\.\d\d \(95% CI (-?\d\.\d\d\.\.-?\d\.\d\d, bootstrap, n=5|: none, every "
+                     r"resample agrees, n=5); by chance p = [\d.e-]+\)$", out, re.MULTILINE)
+    assert out.endswith("note: 5 configurations are few to judge by (an interval of so few is wide or none): "
+                        "use --sample 8 or more\n")
+
+
+def test_a_perfect_agreement_of_three_says_no_interval_and_the_chance_of_it():
+    c = Calibration(None, None, rows=[None] * 3, rho=1.0, low=float("nan"), high=float("nan"), p=1 / 6)
+    assert c.line() == "Spearman rho = 1.00 (95% CI: none, every resample agrees, n=3; by chance p = 0.167)"
+
+
+def test_calibrate_ranks_its_own_sample_when_the_folders_hold_a_larger_one(tmp_path):
+    from hpt_cli.calibrate import calibrate
+    from hpt_cli.runner import RunOptions, run_spec
+
+    spec = spec_of(architecture="branin", parameters={"x1": [-3.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0],
+                                                      "x2": [1.0, 2.0]})
+    run = lambda one: run_spec(one, RunOptions(output=str(tmp_path), workers=2))  # noqa: E731
+    assert calibrate(spec, 12, run=run).n == 12
+    again = calibrate(spec, 4, run=run)  # the same folders (the budget is not in the run id)
+    assert again.n == 4 and {r.label for r in again.rows} <= {r.label for r in calibrate(spec, 12, run=run).rows}

@@ -128,6 +128,8 @@ def calibrate_command(spec_path: str, sample: int, seed: int, output: str | None
         click.echo(f"left out: {note}")
     click.echo("")
     click.echo(result.line())
+    for note in result.notes():
+        click.echo(f"note: {note}")
 
 
 def _ranges(spec) -> str:
