@@ -87,6 +87,21 @@ def test_quick_merges_ranges_that_cut_to_the_same_range():
     assert apply_quick(full).date_ranges == (dr("2015-06-01", "2015-07-01"),)
 
 
+def test_quick_fixes_a_tuned_epochs_parameter_at_its_epochs_so_no_trial_runs_twice():
+    from hpt_cli.search import expand
+
+    full = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]],
+                      "parameters": {"lr": [0.001, 0.01], "epochs": [50, 100, 200]},
+                      "search": {"initial": [{"lr": 0.003, "epochs": 400}]}})
+    quick = apply_quick(full)
+    trials = list(expand(quick))
+    assert len(trials) == 3 and {t.params["epochs"] for t in trials} == {20}  # the initial one and 2
+    assert len({t.id for t in trials}) == 3 and apply_quick(quick) == quick
+    per_arch = apply_quick(spec_of(architecture=["mlp", "ridge"], parameters={
+        "mlp": {"epochs": [10, 30]}, "ridge": {"alpha": [1.0, 2.0]}}))
+    assert dict(per_arch.space_of("mlp"))["epochs"].value == 20
+
+
 def test_mode_quick_in_the_spec_is_applied_for_running_and_expand():
     spec = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]], "mode": "quick"})
     assert spec.date_ranges == (dr("2015-01-01", "2015-07-01"),)  # parsing alone changes nothing

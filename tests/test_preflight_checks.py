@@ -260,3 +260,15 @@ def test_run_names_the_file_and_line_of_a_preflight_problem(tmp_path):
     assert invoke("validate", spec).stderr == f"error: {spec}:4: {line}\n"
     run = invoke("run", spec, "--output", tmp_path / "runs")
     assert run.exit_code == 2 and run.stderr == f"error: {spec}:4: {line}\n"
+
+
+def test_trial_epochs_with_a_tuned_epochs_parameter_is_a_note():
+    spec = parse_spec(json.dumps({"architecture": ["mlp", "ridge"], "date-range": [["2015-01-01", "2015-07-01"]],
+                                  "parameters": {"mlp": {"epochs": [50, 100]}, "ridge": {"alpha": [1.0, 2.0]}},
+                                  "trial": {"epochs": 30}}), today=TODAY)
+    assert resolve_architectures(spec) == [
+        "trial.epochs (30) is what mlp trains for: its tuned parameter epochs changes nothing, so configurations "
+        "that differ only in it run alike; drop trial.epochs to tune epochs"]
+    untuned = parse_spec(json.dumps({"architecture": "mlp", "parameters": {"epochs": 50}, "trial": {"epochs": 30}}),
+                         today=TODAY)
+    assert resolve_architectures(untuned) == []

@@ -76,7 +76,7 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     strategy adds what it does not honour as random search does (hpt_cli.search.adaptive.spec_notes;
     an HptError when its package is missing here)."""
     from hpt_cli.architectures import ArchitectureError
-    from hpt_cli.architectures.check import command_problem, signature_problem, spec_problems
+    from hpt_cli.architectures.check import command_problem, epochs_notes, signature_problem, spec_problems
     from hpt_cli.errors import SpecError
 
     resolved = {arch: get(arch) for arch in spec.architectures}
@@ -87,11 +87,11 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     problems = spec_problems(spec, resolved)
     if problems:
         raise SpecError(problems)
-    notes = []
+    notes = epochs_notes(spec, resolved)
     if spec.search.strategy not in ("grid", "random"):  # Optuna is imported for adaptive ones only
         from hpt_cli.search.adaptive import spec_notes
 
-        notes = spec_notes(spec)
+        notes += spec_notes(spec)
     why = command_problem(spec.command) if COMMAND in resolved else None
     if why is None:
         return notes
