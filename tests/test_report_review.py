@@ -214,6 +214,23 @@ def test_bins_of_a_narrow_range_keep_every_trial_and_distinct_labels(tmp_path):
     assert all(lv.low < lv.high for lv in effect.levels)
 
 
+def test_effects_count_stopped_trials_and_name_values_whose_every_trial_was_stopped(tmp_path):
+    data = {0.1: [[2.0], [2.5]], 0.01: [[3.0], [4.0]], 0.02: [[5.0], [6.0]], 0.001: [[9.0], [9.5]]}
+    uri = make_run(tmp_path / "s", data, R4[:2], param="lr", status={0.02: "stopped", 0.001: "stopped"})
+    (lr,) = build_report([uri]).effects
+    assert [(lv.value, lv.n, lv.stopped) for lv in lr.levels] == [("0.01", 2, 0), ("0.1", 2, 0)]
+    assert lr.stopped_only == {"0.001": 2, "0.02": 2}
+    out = report(uri).output
+    assert "parameter  value  n  mean  best on  stopped\n" in out
+    assert "lr: every trial of 0.001 (2 stopped), 0.02 (2 stopped) was stopped early: no mean." in out
+    mixed = make_run(tmp_path / "m", {(("lr", 0.1), ("l2", 0)): [[2.0], [2.5]],
+                                      (("lr", 0.1), ("l2", 1)): [[7.0], [8.0]],
+                                      (("lr", 0.01), ("l2", 0)): [[3.0], [4.0]]}, R4[:2],
+                     status={(("lr", 0.1), ("l2", 1)): "stopped"})
+    effects = {e.parameter: e for e in build_report([mixed]).effects}
+    assert [(lv.value, lv.n, lv.stopped) for lv in effects["lr"].levels] == [("0.01", 2, 0), ("0.1", 2, 2)]
+
+
 # -- 7, 10: what RUN may be, and one line when it cannot be read -----------------------------------
 
 def test_the_results_csv_path_that_hpt_run_prints_is_its_folder(tmp_path):

@@ -2,7 +2,9 @@
 quantile bin (a continuous parameter), and which value is best on every date range.
 
 Each value's mean is over every ok trial where the parameter applies (all other parameters
-mixed), so it is the parameter's marginal effect.
+mixed), so it is the parameter's marginal effect. Under a scheduler, trials stopped early count
+beside it (`stopped`): a mean is over the trials that ran to the end, and a value whose every
+trial was stopped has no mean (`Effect.stopped_only`), which the report says rather than hide.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Level:
     key: str = ""  # values: the value's canonical JSON (load.canonical); bins: ""
     low: float | None = None  # bins: the edges, as numbers
     high: float | None = None
+    stopped: int = 0  # trials of this value (or bin) stopped early by the scheduler: not in the mean
 
 
 @dataclass
@@ -37,22 +40,26 @@ class Effect:
     levels: list[Level]
     ranges: int  # date ranges where at least two levels could be compared
     consistent: str | None  # the level best on every one of those ranges, if any
+    stopped_only: dict[str, int] = field(default_factory=dict)  # value -> its trials, every one stopped
 
 
 def parameter_effects(results: Results) -> list[Effect]:
     rows = results.ok
+    stopped = [r for r in results.rows if r.status == "stopped"]
     names = list(dict.fromkeys(n for r in rows for n in r.params))
     out = []
     if len({r.architecture for r in rows}) > 1:
-        out.append(_effect(results, "architecture", [(r.architecture, r) for r in rows]))
+        out.append(_effect(results, "architecture", [(r.architecture, r) for r in rows],
+                           [(r.architecture, r) for r in stopped]))
     for name in names:
         pairs = [(r.params[name], r) for r in rows if name in r.params]
         if len({canonical(v) for v, _ in pairs}) > 1:
-            out.append(_effect(results, name, pairs))
+            out.append(_effect(results, name, pairs, [(r.params[name], r) for r in stopped if name in r.params]))
     return out
 
 
-def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]]) -> Effect:
+def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
+            stopped: list[tuple[Any, Row]] = ()) -> Effect:
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in pairs)
     distinct = {canonical(v): v for v, _ in pairs}
     if numeric and len(distinct) > MAX_LEVELS:
@@ -78,7 +85,29 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]]) -> Effect
         if len(winners) == 1:
             winners[0].best_on += 1
     consistent = next((lv.value for lv in levels if compared and lv.best_on == compared), None)
-    return Effect(name, kind, levels, compared, consistent)
+    stopped_only: dict[str, int] = {}
+    by_key = {lv.key: lv for lv in levels}
+    for v, _ in stopped:
+        if kind == "bins":
+            x = float(v)
+            lv = next((lv for lv in levels if lv.low <= x < lv.high or (x == lv.high and lv is levels[-1])), None)
+        else:
+            lv = by_key.get(canonical(v))
+        if lv is not None:
+            lv.stopped += 1
+        else:
+            text = value_text(v)
+            stopped_only[text] = stopped_only.get(text, 0) + 1
+    in_order = sorted(stopped_only, key=lambda t: (0, float(t), "") if _is_number(t) else (1, 0.0, t))
+    return Effect(name, kind, levels, compared, consistent, {t: stopped_only[t] for t in in_order})
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _bins(pairs: list[tuple[Any, Row]]) -> list[Level]:

@@ -70,7 +70,8 @@ def parameters_png(report: Report, results: Results) -> bytes | None:
 
     cols = min(3, len(effects))
     nrows = math.ceil(len(effects) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.6 * nrows + 0.8), layout="constrained")
+    width = max(4.2 * cols, 8.0)  # room for the title and a legend row of date ranges with one or two panels
+    fig = Figure(figsize=(width, 3.6 * nrows + 1.0), layout="constrained")
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     colours = {r: f"C{i % 10}" for i, r in enumerate(results.ranges)}
     rows = results.ok
@@ -107,9 +108,9 @@ def parameters_png(report: Report, results: Results) -> bytes | None:
     for ax in axes[len(effects):]:
         ax.set_visible(False)
     handles = [_dot(colours[r], r) for r in results.ranges]
-    fig.legend(handles=handles, title="date range", loc="outside lower center", ncols=min(4, len(handles)),
-               fontsize="small")
-    fig.suptitle(f"How does each parameter move {report.metric}? Trials (dots) and the mean per value (line)")
+    fig.legend(handles=handles, title="date range", loc="outside lower center",
+               ncols=max(1, min(len(handles), int(width // 2.4))), fontsize="small")
+    fig.suptitle(f"How does each parameter move {report.metric}?\nTrials (dots) and the mean per value (line)")
     return _png(fig)
 
 

@@ -199,12 +199,21 @@ def effects_section(report: Report, render: Table) -> list[str]:
     out = [para(f"Parameter effects: mean {report.metric} per value (all other parameters mixed); "
                 "'best on' = date ranges where the value's mean is best; * = best on every range")]
     rows = []
+    stopped = any(lv.stopped for e in report.effects for lv in e.levels) or any(e.stopped_only for e in report.effects)
     for e in report.effects:
         for i, lv in enumerate(e.levels):
             mark = "*" if lv.value == e.consistent else ""
             rows.append([e.parameter if i == 0 else "", lv.value + mark, str(lv.n), num(lv.mean),
-                         f"{lv.best_on}/{e.ranges}"])
-    out.append(render(["parameter", "value", "n", "mean", "best on"], rows))
+                         f"{lv.best_on}/{e.ranges}", *([str(lv.stopped)] if stopped else [])])
+    out.append(render(["parameter", "value", "n", "mean", "best on", *(["stopped"] if stopped else [])], rows))
+    if stopped:
+        out.append(para("n and mean count the trials that ran to the end; the scheduler stopped the others, "
+                        "mostly the losing ones, so a value with many stopped trials looks better than its "
+                        "stopped trials were."))
+    for e in report.effects:
+        if e.stopped_only:
+            shown = ", ".join(f"{v} ({n} stopped)" for v, n in e.stopped_only.items())
+            out.append(para(f"{e.parameter}: every trial of {shown} was stopped early: no mean."))
     return out
 
 
