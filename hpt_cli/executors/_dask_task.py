@@ -16,9 +16,14 @@ Where the job's log folder does not exist on this worker (another machine, no sh
 the folder is created here at the same path, and after the job its files come back in the result
 (the client writes them at the same place on its side) and the folder is removed here.
 
-GPU: a job that asks for a share of resource "GPU" gets one GPU of this worker, chosen here
-(CUDA_VISIBLE_DEVICES=<id>, HPT_DEVICE=cuda:0). The ids are the worker's own CUDA_VISIBLE_DEVICES,
-else 0..n-1 for the worker's GPU resource n. Shares are packed per GPU (0.25 -> four jobs a GPU).
+GPU: a job that asks for a share of resource "GPU" below 1 gets one GPU of this worker, chosen here
+(CUDA_VISIBLE_DEVICES=<id>, HPT_DEVICE=cuda:0); shares are packed per GPU (0.25 -> four jobs a
+GPU). A share of 1 or more gets ceil(share) whole GPUs (CUDA_VISIBLE_DEVICES=<id>,<id>...). The ids
+are the worker's own CUDA_VISIBLE_DEVICES, else 0..n-1 for the worker's GPU resource n.
+
+`probe(modules)` is what the client runs on every worker before the first job (`Client.run`): this
+worker's hpt version and PROTOCOL (the arguments `run_job` takes), and which of the modules the
+jobs import it cannot find.
 
 This module must stay light: it is imported by every Dask worker that runs an hpt job.
 """
@@ -26,10 +31,12 @@ This module must stay light: it is imported by every Dask worker that runs an hp
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import pickle
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -42,7 +49,8 @@ from hpt_cli.executors.local import LocalExecutor
 _POLL_S = 0.2  # how often the task looks at its trial process and its own task state
 _EVENT_POLL_S = 0.5  # how often it asks the scheduler whether the executor's cancel event is set
 _EPS = 1e-9
-STARTED_TOPIC = "hpt-job-started"  # each task start is logged here: {"key": <Dask key>}
+STARTED_TOPIC = "hpt-job-started"  # each task start is logged here: {"key": <Dask key>, "worker": <address>}
+PROTOCOL = 2  # run_job's arguments and result; the client refuses workers that speak another
 
 _gpu_lock = threading.Lock()
 _gpu_use: dict[str, float] = {}  # GPU id -> share in use by jobs on this worker process
@@ -68,29 +76,34 @@ def run_job(
     env: Mapping[str, str],
     gpu_share: float | None,
     cancel_event: str,
+    protocol: int | None = None,
 ) -> dict[str, Any]:
     """Run one job in a fresh process on this worker; return how it ended, as plain values."""
     from distributed import Event, get_worker
 
     worker = get_worker()
+    started = time.time()
+    if protocol != PROTOCOL:  # a client of another hpt version (the probe missed this worker)
+        return _result(JobStatus.FAILED, f"the Dask worker {worker.address} runs hpt {_version()} (protocol "
+                                         f"{PROTOCOL}), the runner's hpt speaks protocol {protocol}: install the "
+                                         "runner's hpt version on every worker", started)
     task_key = worker.get_current_task()
     event = Event(cancel_event)
-    started = time.time()
     if event.is_set():
         return _result(JobStatus.CANCELLED, "cancelled by shutdown", started)
-    worker.log_event(STARTED_TOPIC, {"key": task_key})
+    worker.log_event(STARTED_TOPIC, {"key": task_key, "worker": worker.address})
     staged = _stage(log_path)
-    gpu = None
+    gpus: list[str] = []
     local = None
     try:
         slot_env = dict(env)
         if gpu_share:
-            gpu = _take_gpu(worker, gpu_share)
-            if gpu is not None:
-                slot_env.update(CUDA_VISIBLE_DEVICES=gpu, HPT_DEVICE="cuda:0")
+            gpus = _take_gpus(worker, gpu_share)
+            if gpus:
+                slot_env.update(CUDA_VISIBLE_DEVICES=",".join(gpus), HPT_DEVICE="cuda:0")
         if log_path is not None:
             _note(log_path, f"[hpt] dask worker {worker.address} on {socket.gethostname()}"
-                            + (f", GPU {gpu}" if gpu is not None else "")
+                            + (f", GPU {','.join(gpus)}" if gpus else "")
                             + f", {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         local = LocalExecutor(1, slot_env=[slot_env])
         local.start()
@@ -111,13 +124,14 @@ def run_job(
         out = {
             "status": str(inner.status), "value": inner.value, "error": inner.error,
             "traceback": inner.traceback, "pid": inner.pid, "started_at": inner.started_at,
-            "ended_at": inner.ended_at, "address": worker.address,
+            "ended_at": inner.ended_at, "address": worker.address, "host": socket.gethostname(),
+            "gpus": gpus,
         }
     finally:
         if local is not None:
             local.shutdown(cancel=True)  # the idle trial process and whatever it left running
-        if gpu is not None:
-            _give_gpu(gpu, gpu_share)
+        if gpus:
+            _give_gpus(gpus, gpu_share)
     if staged is not None:
         out["files"] = _collect(staged)
     return out
@@ -125,7 +139,37 @@ def run_job(
 
 def _result(status: JobStatus, error: str, started: float) -> dict[str, Any]:
     return {"status": str(status), "value": None, "error": error, "traceback": None, "pid": None,
-            "started_at": started, "ended_at": time.time(), "address": ""}
+            "started_at": started, "ended_at": time.time(), "address": "", "host": socket.gethostname(),
+            "gpus": []}
+
+
+def _version() -> str:
+    import hpt_cli
+
+    return hpt_cli.__version__
+
+
+def probe(modules: list[str]) -> dict[str, Any]:
+    """This worker's hpt version and protocol, and {module: why} for each of `modules` (top-level
+    names) that a job started here could not import: found on the worker's sys.path or in its
+    working folder (which hpt adds for 'module:function' architectures), without importing it."""
+    from importlib.machinery import PathFinder
+
+    path = [*sys.path, os.getcwd()]
+    missing = {}
+    for name in modules:
+        top = name.split(".")[0]
+        if top in sys.builtin_module_names or top in sys.modules:
+            continue
+        try:
+            found = PathFinder.find_spec(top, path) is not None
+        except (ImportError, ValueError) as exc:
+            found, why = False, f"{type(exc).__name__}: {exc}"
+        else:
+            why = f"no module named {top!r} on its sys.path or in its working folder {os.getcwd()}"
+        if not found:
+            missing[name] = why
+    return {"version": _version(), "protocol": PROTOCOL, "missing": missing}
 
 
 def _released(worker: Any, task_key: Any) -> bool:
@@ -198,18 +242,27 @@ def _gpu_ids(worker: Any) -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def _take_gpu(worker: Any, share: float) -> str | None:
-    """The id of the GPU with the most room for `share`; None when the worker names no GPU."""
+def _take_gpus(worker: Any, share: float) -> list[str]:
+    """The GPUs a job of `share` gets: below 1, the one with the most room for it; from 1 on,
+    ceil(share) GPUs, the least used first (wholly free ones, as Dask's GPU resource has room for
+    the job). Empty when the worker names no GPU."""
     ids = _gpu_ids(worker)
     if not ids:
-        return None
+        return []
     with _gpu_lock:
-        gpu = min(ids, key=lambda g: (_gpu_use.get(g, 0.0) + min(share, 1.0) > 1 + _EPS,
-                                      _gpu_use.get(g, 0.0), ids.index(g)))
-        _gpu_use[gpu] = _gpu_use.get(gpu, 0.0) + min(share, 1.0)
-    return gpu
+        if share < 1:
+            gpu = min(ids, key=lambda g: (_gpu_use.get(g, 0.0) + share > 1 + _EPS,
+                                          _gpu_use.get(g, 0.0), ids.index(g)))
+            taken = [gpu]
+        else:
+            by_use = sorted(ids, key=lambda g: (_gpu_use.get(g, 0.0), ids.index(g)))
+            taken = sorted(by_use[: min(len(ids), math.ceil(share - _EPS))], key=ids.index)
+        for gpu in taken:
+            _gpu_use[gpu] = _gpu_use.get(gpu, 0.0) + min(share, 1.0)
+    return taken
 
 
-def _give_gpu(gpu: str, share: float) -> None:
+def _give_gpus(gpus: list[str], share: float) -> None:
     with _gpu_lock:
-        _gpu_use[gpu] = max(0.0, _gpu_use.get(gpu, 0.0) - min(share, 1.0))
+        for gpu in gpus:
+            _gpu_use[gpu] = max(0.0, _gpu_use.get(gpu, 0.0) - min(share, 1.0))

@@ -223,8 +223,11 @@ class Runner:
                     break
                 if self.capped and self.monotonic() >= cap_at + self.grace:
                     break  # the rest are cancelled below; they have no row and rerun on resume
-                for result in self.executor.wait(POLL_S):
+                results = self.executor.wait(POLL_S)
+                for result in results:
                     self._finish(result)
+                if not results and not self._running:  # nothing runs and nothing could be dispatched:
+                    self.stop.wait(POLL_S)  # wait() returned at once; do not spin (no Dask worker, say)
                 self._emit("tick", len(self._running))
         finally:
             interrupted = self.stop.is_set()

@@ -3,6 +3,7 @@
     with DaskCluster(workers=2, folder=tmp) as cluster:
         DaskExecutor(cluster.address, ...)
         cluster.kill_worker(pid)
+        cluster.kill_scheduler(); cluster.start_scheduler()  # a restart on the same port
 
 Workers run without a nanny (killing a worker's pid removes it for good) with `--nthreads 2
 --resources CPU=2`, in the repository root with it on PYTHONPATH, so they import `tests.*`. Each
@@ -60,15 +61,25 @@ class DaskCluster:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         with open(self.folder / f"{name}.log", "ab") as log:
-            return subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdin=subprocess.DEVNULL,
+            return subprocess.Popen(argv, cwd=ROOT, env={**self.env(), **(env or {})}, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> None:
+        end = time.monotonic() + START_TIMEOUT_S
+        self.start_scheduler()
+        for i in range(self.n_workers):
+            self.add_worker(f"dw{i}")
+        self.wait_for_workers(self.n_workers, end)
+
+    def start_scheduler(self) -> None:
+        """Start the scheduler: on a free port, or on the one it had (a restart)."""
         scheduler_file = self.folder / "scheduler.json"
+        scheduler_file.unlink(missing_ok=True)
+        port = self.address.rpartition(":")[2] or "0"
         self.scheduler = self._spawn("scheduler", [
-            DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            DASK, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard",
             "--scheduler-file", str(scheduler_file), "--idle-timeout", "300",
         ])
         end = time.monotonic() + START_TIMEOUT_S
@@ -76,18 +87,29 @@ class DaskCluster:
             self._check_alive(self.scheduler, "scheduler", end)
             time.sleep(0.05)
         self.address = json.loads(scheduler_file.read_text())["address"]
-        for i in range(self.n_workers):
-            self.add_worker(f"dw{i}")
-        self.wait_for_workers(self.n_workers, end)
 
-    def add_worker(self, name: str) -> subprocess.Popen:
-        proc = self._spawn(name, [
+    def kill_scheduler(self) -> None:
+        """SIGKILL the scheduler's process group (its workers then leave or wait for it)."""
+        if self.scheduler is not None:
+            _kill_group(self.scheduler)
+            self.scheduler = None
+
+    def add_worker(self, name: str, argv: list[str] | None = None, env: dict[str, str] | None = None
+                   ) -> subprocess.Popen:
+        """A `dask worker` as the cluster's others, or the command `argv` (e.g. `hpt worker`)."""
+        proc = self._spawn(name, argv or [
             DASK, "worker", self.address, "--host", "127.0.0.1", "--no-dashboard", "--no-nanny",
             "--nthreads", str(self.nthreads), "--resources", self.resources, "--name", name,
             "--death-timeout", "60",
-        ])
+        ], env)
         self.workers.append(proc)
         return proc
+
+    def worker_count(self) -> int:
+        from distributed import Client
+
+        with Client(self.address, timeout=10, set_as_default=False) as client:
+            return len(client.scheduler_info(n_workers=-1)["workers"])
 
     def wait_for_workers(self, count: int, end: float | None = None) -> None:
         from distributed import Client
@@ -139,6 +161,14 @@ class DaskCluster:
             proc.wait(timeout=10)
         self.workers = []
         self.scheduler = None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
 
 
 # -- trial functions for Runner tests (architecture "tests.executors.dask_cluster:<name>") ---------
