@@ -8,6 +8,7 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 from __future__ import annotations
 
 import math
+import os
 import platform
 import re
 import sys
@@ -15,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -270,6 +271,9 @@ class Runner:
 
     def _submit(self, trial: Trial, attempt: int) -> None:
         folder = self.store.trial_dir(trial.id)
+        data = self.spec.data  # a relative path is the runner's folder's, also for a worker elsewhere
+        if data is not None and data.path and not os.path.isabs(os.path.expanduser(data.path)):
+            data = replace(data, path=os.path.abspath(data.path))  # the spec (and the run id) unchanged
         payload = TrialPayload(
             trial_id=trial.id,
             architecture=trial.architecture,
@@ -277,7 +281,7 @@ class Runner:
             date_range=tuple(trial.date_range.to_json()),
             seed=trial.seed,
             epochs=self.spec.trial.epochs,
-            data=self.spec.data,
+            data=data,
             artifact_dir=str(folder),
             command=self.spec.command,
             timeout=self.spec.trial.timeout,

@@ -253,3 +253,20 @@ def test_hpt_run_with_the_dask_executor_from_the_command_line(dask_cluster, tmp_
               for kind in ("local", "dask")]
     assert list(frames[0]["trial_id"]) == list(frames[1]["trial_id"])
     assert list(frames[0]["val_mse"]) == list(frames[1]["val_mse"])
+
+
+def test_a_relative_data_path_is_the_runner_s_folder_not_the_worker_s(dask_cluster, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from hpt_cli.datasets import bundled_path
+
+    frame = pd.read_csv(bundled_path())
+    (tmp_path / "mine").mkdir()
+    frame[frame["date"].between("2014-06-01", "2015-06-01")].to_csv(tmp_path / "mine" / "rides.csv", index=False)
+    monkeypatch.chdir(tmp_path)  # the workers run in the repository root, where no mine/rides.csv is
+    body = {**RIDGE, "name": "relative-data", "data": {"path": "mine/rides.csv"},
+            "date-range": [["2015-01-01", "2015-03-01"]], "parameters": {"alpha": [0.1, 1.0]}}
+    result, rows = run_sweep(tmp_path / "out", body, DaskExecutor(dask_cluster.address), 2)
+    assert [(r["status"], r["error"]) for r in rows] == [("ok", ""), ("ok", "")]
+    assert result.run_id == make_run_id(parse_spec(json.dumps(body)))  # the spec as written decides the id
+    assert json.loads((Path(result.uri) / "spec.json").read_text())["data"]["path"] == "mine/rides.csv"
