@@ -11,7 +11,8 @@ from hpt_cli.cli import cli
 
 @cli.command()
 @click.argument("scheduler")
-@click.option("--name", default=None, help="The worker's name (default: the host name).")
+@click.option("--name", default=None,
+              help="The worker's name (default: <host name>-<pid>, so several workers can share a box).")
 @click.option("--print", "print_only", is_flag=True, help="Print the dask worker command instead of running it.")
 def worker(scheduler: str, name: str | None, print_only: bool) -> None:
     """Start a Dask worker for `hpt run --executor dask`, with the resources hpt's trials ask for:

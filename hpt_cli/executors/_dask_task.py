@@ -57,14 +57,28 @@ _gpu_use: dict[str, float] = {}  # GPU id -> share in use by jobs on this worker
 _stage_lock = threading.Lock()
 
 
-def call_pickled(args: tuple[str, bytes]) -> Any:
-    """Inside the trial process: import `func` and call it with the unpickled payload."""
-    func, payload = args
+def call_pickled(args: tuple[str, bytes, str]) -> Any:
+    """Inside the trial process: import `func` and call it with the unpickled payload. A trial's
+    'module:function' architecture that this worker cannot find is an error naming the worker
+    (the runner's machine found it: the advice there, run hpt from its folder, does not apply)."""
+    func, payload, worker = args
     module_name, _, attr = func.partition(":")
     target: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         target = getattr(target, part)
-    return target(pickle.loads(payload))
+    value = pickle.loads(payload)
+    architecture = getattr(value, "architecture", None)
+    if isinstance(architecture, str) and ":" in architecture:
+        module = architecture.partition(":")[0]
+        why = _missing(module)
+        if why is not None:
+            from hpt_cli.architectures import ArchitectureError
+
+            raise ArchitectureError(
+                f"cannot import {module!r} for architecture {architecture!r} on the Dask worker {worker} "
+                f"({socket.gethostname()}): {why}; put the folder that holds it on that worker's PYTHONPATH "
+                "(or start the worker in it), or install it there")
+    return target(value)
 
 
 def run_job(
@@ -107,7 +121,7 @@ def run_job(
                             + f", {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         local = LocalExecutor(1, slot_env=[slot_env])
         local.start()
-        local.submit(Job(key, f"{__name__}:call_pickled", (func, payload), timeout, log_path))
+        local.submit(Job(key, f"{__name__}:call_pickled", (func, payload, worker.address), timeout, log_path))
         next_event_poll = time.monotonic() + _EVENT_POLL_S
         while True:
             done = local.wait(timeout=_POLL_S)
@@ -153,23 +167,24 @@ def probe(modules: list[str]) -> dict[str, Any]:
     """This worker's hpt version and protocol, and {module: why} for each of `modules` (top-level
     names) that a job started here could not import: found on the worker's sys.path or in its
     working folder (which hpt adds for 'module:function' architectures), without importing it."""
+    missing = {name: why for name in modules if (why := _missing(name)) is not None}
+    return {"version": _version(), "protocol": PROTOCOL, "missing": missing}
+
+
+def _missing(module: str) -> str | None:
+    """Why the top-level package of `module` cannot be found here (sys.path, or the working
+    folder, which hpt adds for 'module:function' architectures), or None. Imports nothing."""
     from importlib.machinery import PathFinder
 
-    path = [*sys.path, os.getcwd()]
-    missing = {}
-    for name in modules:
-        top = name.split(".")[0]
-        if top in sys.builtin_module_names or top in sys.modules:
-            continue
-        try:
-            found = PathFinder.find_spec(top, path) is not None
-        except (ImportError, ValueError) as exc:
-            found, why = False, f"{type(exc).__name__}: {exc}"
-        else:
-            why = f"no module named {top!r} on its sys.path or in its working folder {os.getcwd()}"
-        if not found:
-            missing[name] = why
-    return {"version": _version(), "protocol": PROTOCOL, "missing": missing}
+    top = module.split(".")[0]
+    if top in sys.builtin_module_names or top in sys.modules:
+        return None
+    try:
+        if PathFinder.find_spec(top, [*sys.path, os.getcwd()]) is not None:
+            return None
+    except (ImportError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return f"no module named {top!r} on its sys.path or in its working folder {os.getcwd()}"
 
 
 def _released(worker: Any, task_key: Any) -> bool:

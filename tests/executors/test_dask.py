@@ -231,6 +231,10 @@ def test_worker_argv_gives_the_machine_s_cpus_and_gpus():
     assert argv[1:] == ["worker", "tcp://10.0.0.1:8786", "--nthreads", "8",
                         "--resources", "CPU=8,GPU=2", "--name", "box"]
     assert env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    argv, _ = worker_argv("tcp://10.0.0.1:8786", inventory=fake("2x24G", cpus=8))
+    import socket
+
+    assert argv[-2:] == ["--name", f"{socket.gethostname()}-{os.getpid()}"]  # the pid execvpe keeps
 
 
 def test_hpt_run_with_the_dask_executor_from_the_command_line(dask_cluster, tmp_path):
@@ -270,3 +274,21 @@ def test_a_relative_data_path_is_the_runner_s_folder_not_the_worker_s(dask_clust
     assert [(r["status"], r["error"]) for r in rows] == [("ok", ""), ("ok", "")]
     assert result.run_id == make_run_id(parse_spec(json.dumps(body)))  # the spec as written decides the id
     assert json.loads((Path(result.uri) / "spec.json").read_text())["data"]["path"] == "mine/rides.csv"
+
+
+def test_a_trial_whose_module_the_worker_cannot_import_names_the_worker(dask_cluster, tmp_path, monkeypatch):
+    import socket
+
+    (tmp_path / "module_only_on_the_runner.py").write_text("def train(params, ctx):\n    return {'val_mse': 1.0}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the runner finds it; the workers (repository root) do not
+    body = {"name": "elsewhere", "architecture": "module_only_on_the_runner:train",
+            "date-range": [["2015-01-01", "2015-03-01"]], "parameters": {"alpha": 1.0}, "trial": {"retries": 0}}
+    result, [row] = run_sweep(tmp_path, body, DaskExecutor(dask_cluster.address), 1)
+    assert row["status"] == "failed" and result.exit_code == 1
+    assert row["error"].startswith("ArchitectureError: cannot import 'module_only_on_the_runner' for architecture "
+                                   "'module_only_on_the_runner:train' on the Dask worker tcp://127.0.0.1:")
+    assert f"({socket.gethostname()}): no module named 'module_only_on_the_runner' on its sys.path or in its " \
+           "working folder " in row["error"]
+    assert row["error"].endswith("put the folder that holds it on that worker's PYTHONPATH (or start the worker "
+                                 "in it), or install it there")
+    assert "run hpt from the folder" not in (Path(result.uri) / row["artifact_dir"] / "log.txt").read_text()
