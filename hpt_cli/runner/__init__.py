@@ -225,10 +225,12 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
             needs["GPU"] = float(r.gpus_per_trial)
         env = {var: str(r.cpus_per_trial) for var in THREAD_VARS}
         env["HPT_TORCH_THREADS"] = str(r.cpus_per_trial)
-        executor = DaskExecutor(scheduler, slots=options.workers, resources_per_job=needs, env=env)
+        modules = sorted({a.partition(":")[0] for a in spec.architectures if ":" in a})  # each worker imports them
+        executor = DaskExecutor(scheduler, slots=options.workers, resources_per_job=needs, env=env, imports=modules)
         executor.start()
         workers = options.workers or max(1, executor.free_slots())
-        return executor, workers, {}, [f"dask: {scheduler}, {workers} trial{'s' if workers != 1 else ''} at a time"]
+        return executor, workers, executor.devices, [
+            f"dask: {scheduler}, {workers} trial{'s' if workers != 1 else ''} at a time"]
     try:
         _, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
                             options.gpus)

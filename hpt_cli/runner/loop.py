@@ -177,7 +177,8 @@ class Runner:
         self.grace = grace
         self.monotonic = monotonic
         self.capped = False
-        self.devices = devices or {}  # slot name -> "gpu0" / "gpu0,1" / "cpu", for the rows
+        # slot name -> "gpu0" / "gpu0,1" / "cpu" (Dask: "gpu0@host", filled in as trials start), for the rows
+        self.devices = {} if devices is None else devices
         self.notes = list(notes)
         self.log_limit = log_limit  # bytes of a trial's log.txt kept (head and tail); None: all
         self.columns = Columns(spec.parameter_names, metrics)

@@ -257,6 +257,28 @@ def test_hpt_run_with_the_dask_executor_from_the_command_line(dask_cluster, tmp_
               for kind in ("local", "dask")]
     assert list(frames[0]["trial_id"]) == list(frames[1]["trial_id"])
     assert list(frames[0]["val_mse"]) == list(frames[1]["val_mse"])
+    import socket
+
+    assert set(frames[1]["device"]) == {f"cpu@{socket.gethostname()}"}  # where each trial ran, as locally
+
+
+def test_hpt_run_refuses_a_cluster_whose_workers_cannot_import_the_spec_s_module(dask_cluster, tmp_path):
+    import subprocess
+
+    from tests.helpers import HPT, subprocess_env
+
+    (tmp_path / "only_here.py").write_text("def train(params, ctx):\n    return {'val_mse': 1.0}\n")
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"name": "only-here", "architecture": "only_here:train",
+                                "date-range": [["2015-01-01", "2015-03-01"]], "parameters": {"alpha": 1.0}}))
+    done = subprocess.run([HPT, "run", str(spec), "-o", str(tmp_path / "out"), "--executor", "dask",
+                           "--scheduler", dask_cluster.address], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)  # the runner finds only_here.py; the workers do not
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: Dask workers at {dask_cluster.address} cannot run hpt trials: tcp://")
+    assert "cannot import only_here (" in last and last.endswith("or install it there")
+    assert not list((tmp_path / "out").glob("*/results.csv"))  # refused before any trial
 
 
 def test_a_relative_data_path_is_the_runner_s_folder_not_the_worker_s(dask_cluster, tmp_path, monkeypatch):
