@@ -28,7 +28,7 @@ def test_ctrl_c_in_watch_is_exit_3_and_one_line(tmp_path, monkeypatch):
 
 
 def test_an_abort_in_sync_is_exit_3_and_one_line(tmp_path, monkeypatch):
-    def aborted(spool, timeout):
+    def aborted(spool, timeout, **options):
         raise click.Abort
 
     monkeypatch.setattr("hpt_cli.storage.remote.sync_spool", aborted)
