@@ -12,6 +12,13 @@ A grid spec with none of these keys keeps the id it had before (the README's qui
 A monthly cron run with rolling windows resolves to new date ranges each month, hence a new run
 id; restarted within the month, it resumes.
 
+A spec's own data file (`data.path`) is in the id by what the trials read from it, not by its
+path: a hash of its rows up to the end of the last validation window (`data_rows`). The same
+spec run from another folder that holds other data, or after the file was edited, gets a new id
+(a new run folder) instead of resuming rows trained on other data; rows appended after the last
+window (a daily feed) leave it alone, so a cron restart within the month still resumes. The
+bundled data is the package's and leaves the id as it was.
+
 `--fresh` stamps the id with the time to the second (`<name>-<8 hex>-<YYYYmmdd-HHMMSS>`) and
 `claim_fresh` makes it new: where that run folder is held by another run or already holds one
 (two fresh runs within the same second), the next of `-2`, `-3` ... is taken.
@@ -19,6 +26,7 @@ id; restarted within the month, it resumes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -45,12 +53,47 @@ def run_id(spec: Spec, fresh_at: datetime | None = None) -> str:
         key["scheduler"] = doc["scheduler"]
     if spec.search.strategy not in ("grid", "random"):  # adaptive: the objective steers what runs
         key["objective"] = doc["objective"]
+    rows = data_rows(spec)
+    if rows is not None:  # the spec's own data: what the trials read decides their results, not its name
+        key["data"] = {k: v for k, v in doc["data"].items() if k != "path"}
+        key["data_rows"] = rows
     digest = hashlib.sha256(canonical_json(key).encode("ascii")).hexdigest()[:8]
     name = _UNSAFE.sub("-", spec.name).strip("-.") or "run"
     rid = f"{name}-{digest}"
     if fresh_at is not None:
         rid += fresh_at.strftime("-%Y%m%d-%H%M%S")
     return rid
+
+
+def data_rows(spec: Spec) -> str | None:
+    """A hash of the rows of the spec's own data file that its trials read (every row before the
+    end of the last validation window; column names included), or None for the bundled data."""
+    if spec.data.path is None or not spec.date_ranges:
+        return None
+    from hpt_cli.datasets import data_path, load_dataset
+
+    dataset = load_dataset(spec.data)
+    last = max(spec.data.validation.add_to(r.end) for r in spec.date_ranges)
+    _, end = dataset.rows(dataset.coverage()[0], last)
+    stat = data_path(spec.data).stat()
+    return _rows_hash(id(dataset), stat.st_size, stat.st_mtime_ns, end, dataset)
+
+
+@functools.lru_cache(maxsize=8)
+def _rows_hash(_identity: int, _size: int, _mtime: int, end: int, dataset) -> str:
+    """Cached per loaded dataset and file state: auto mode and calibrate ask for several ids."""
+    import numpy as np
+
+    frame = dataset.frame.iloc[:end]
+    digest = hashlib.sha256(canonical_json([str(c) for c in frame.columns]).encode())
+    for name in frame.columns:  # raw values, not pandas' own hashing, which may change between versions
+        values = frame[name].to_numpy()
+        if values.dtype.kind in "biufmM":
+            digest.update(np.ascontiguousarray(values).view(np.uint8).tobytes() + values.dtype.str.encode())
+        else:
+            digest.update("\x1f".join(map(str, values)).encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:16]
 
 
 MAX_SUFFIX = 1000  # fresh runs of one spec started within one second: far fewer in practice
