@@ -237,3 +237,13 @@ def test_a_folder_holding_more_than_a_smaller_budget_asks_for_is_said_plainly():
                         "this spec asks for (an earlier attempt had a larger budget): resuming")
     assert lines[-2] == ("done: 6 ok, 0 failed, 0 timed out (6 of them done before this run) in 1:05; "
                          "best val_mse 1.5 (trial abc)")
+
+
+def test_a_resumed_run_with_failed_rows_says_they_are_kept_and_how_to_run_them_again():
+    out = io.StringIO()
+    info = RunInfo("r-1234", "runs/r-1234", total=3, skipped=2, workers=2, objective="val_mse", mode="min",
+                   resolved_spec={}, earlier=[{"status": "failed"}, {"status": "timeout"}])
+    Progress(stream=out, live=False, clock=lambda: 0.0).run_started(info)
+    assert out.getvalue().splitlines()[-1] == (
+        "note: 2 failed trials of earlier attempts are kept (a rerun skips every trial with a row); --fresh "
+        "starts a new run that runs every trial again")

@@ -54,6 +54,11 @@ class Progress(RunObserver):
             self._line(f"results: {info.uri}/results.csv")
             for note in info.notes:
                 self._line(note)
+            failed = sum(1 for row in info.earlier if row.get("status") in ("failed", "timeout"))
+            if failed:  # after a fix to the trial code, the user expects them to run again
+                self._line(f"note: {plural(failed, 'failed trial')} of earlier attempts "
+                           f"{'is' if failed == 1 else 'are'} kept (a rerun skips every trial with a row); "
+                           f"--fresh starts a new run that runs every trial again")
 
     def trial_started(self, trial, attempt: int, running: int) -> None:
         self.running = running
