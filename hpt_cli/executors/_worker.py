@@ -4,7 +4,8 @@ Started by `LocalExecutor` as `python -P -c <bootstrap> <hpt root> <conn fd> <li
 pid>` in a new session (its pid is its process group id). Protocol over the connection
 (pickled tuples):
 
-    parent -> worker   ("init", {"sys_path": [...], "one_shot": bool})   once, first
+    parent -> worker   ("init", {"sys_path": [...], "one_shot": bool,
+                                 "warmup": (func, payload pickle) | None})  once, first
                        ("job", key, func, payload_pickle, log_path)       when idle
                        ("stop",)                                          exit cleanly
     worker -> parent   ("ready", pid)                                     once, after init
@@ -20,6 +21,7 @@ result or error always goes back over the connection.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import importlib
@@ -30,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -55,15 +58,32 @@ def main(argv: list[str]) -> None:
     _adopt_sys_path(init["sys_path"])
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
-    conn.send(("ready", os.getpid()))
-    _serve(conn, one_shot=init["one_shot"])
+    cache: dict[str, Callable[[Any], Any]] = {}
+    _warm_up(init.get("warmup"), cache)
+    conn.send(("ready", os.getpid()))  # a job's timeout counts from here: the warm-up is not its time
+    _serve(conn, one_shot=init["one_shot"], cache=cache)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # threads a job left behind must not keep the worker alive
 
 
-def _serve(conn: Connection, one_shot: bool) -> None:
-    cache: dict[str, Callable[[Any], Any]] = {}
+def _warm_up(warmup: tuple[str, bytes] | None, cache: dict) -> None:
+    """What every job of this worker will need first (the run's data), before the worker says it
+    is ready. Silent and best effort: a failure here is the first job's to report, in its log."""
+    if warmup is None:
+        return
+    func, payload = warmup
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            _resolve(func, cache)(pickle.loads(payload))
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
+
+
+def _serve(conn: Connection, one_shot: bool, cache: dict[str, Callable[[Any], Any]] | None = None) -> None:
+    cache = {} if cache is None else cache
     while True:
         try:
             message = conn.recv()

@@ -25,6 +25,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
+from typing import Any
 
 from hpt_cli.executors.base import Executor, Job, JobResult, JobStatus
 
@@ -79,6 +80,7 @@ class LocalExecutor(Executor):
         workers: int,
         isolate: bool = False,
         slot_env: Sequence[Mapping[str, str]] | None = None,
+        warmup: tuple[str, Any] | None = None,
     ):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -87,6 +89,9 @@ class LocalExecutor(Executor):
                 f"slot_env needs one mapping per worker ({workers}), got {len(slot_env)}"
             )
         self.isolate = isolate
+        # ("module:function", payload): each worker calls it once before it says it is ready, so
+        # what it does (loading the run's data) is not counted in its first job's timeout
+        self._warmup = None if warmup is None else (warmup[0], pickle.dumps(warmup[1], protocol=pickle.HIGHEST_PROTOCOL))
         self._names = [f"w{i}" for i in range(workers)]
         self._env = [dict(e) for e in slot_env or [{} for _ in self._names]]
         self._slots: list[_Worker | None] = [None] * workers
@@ -206,7 +211,7 @@ class LocalExecutor(Executor):
         except (AttributeError, OSError):
             pidfd = None
         sys_path = [p or os.getcwd() for p in sys.path]
-        parent_conn.send(("init", {"sys_path": sys_path, "one_shot": self.isolate}))
+        parent_conn.send(("init", {"sys_path": sys_path, "one_shot": self.isolate, "warmup": self._warmup}))
         return _Worker(proc=proc, conn=parent_conn, lifeline=lifeline_w, pidfd=pidfd)
 
     def _respawn(self, i: int) -> _Worker:

@@ -238,7 +238,9 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
         raise HptError(f"resources: {exc}") from None
     slots = slots[: max(1, total)]  # no idle workers for a small sweep
     placement = describe(slots) if any(s.gpu_indices for s in slots) else []
-    executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots])
+    reads_data = any(a != COMMAND and get(a).needs_data for a in spec.architectures)
+    warmup = ("hpt_cli.warmup:load_data", spec.data.absolute()) if reads_data else None  # as trials get it
+    executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots], warmup=warmup)
     return executor, len(slots), {s.name: s.label for s in slots}, placement
 
 

@@ -8,7 +8,6 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 from __future__ import annotations
 
 import math
-import os
 import platform
 import re
 import sys
@@ -16,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -272,9 +271,7 @@ class Runner:
 
     def _submit(self, trial: Trial, attempt: int) -> None:
         folder = self.store.trial_dir(trial.id)
-        data = self.spec.data  # a relative path is the runner's folder's, also for a worker elsewhere
-        if data is not None and data.path and not os.path.isabs(os.path.expanduser(data.path)):
-            data = replace(data, path=os.path.abspath(data.path))  # the spec (and the run id) unchanged
+        data = None if self.spec.data is None else self.spec.data.absolute()  # the runner's folder's
         payload = TrialPayload(
             trial_id=trial.id,
             architecture=trial.architecture,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -49,6 +49,16 @@ class DataSpec:
         for suffix in (".gz", ".csv", ".parquet", ".pq"):
             base = base.removesuffix(suffix)
         return base
+
+    def absolute(self) -> DataSpec:
+        """This data with a relative `path` made absolute from the current folder: what a worker
+        gets (a relative path is the runner's folder's, also for a worker elsewhere; the spec, and
+        so the run id, keeps the path as written)."""
+        import os
+
+        if self.path is None or os.path.isabs(os.path.expanduser(self.path)):
+            return self
+        return replace(self, path=os.path.abspath(self.path))
 
 
 @dataclass(frozen=True)

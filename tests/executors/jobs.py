@@ -93,3 +93,21 @@ def count_calls(payload):
 
 def get_sys_path(payload):
     return list(sys.path)
+
+
+_WARMED: list = []
+
+
+def warm(payload):
+    """A worker's warm-up: sleeps payload["seconds"], prints (which must not show), remembers it;
+    payload["fail"]: raises instead."""
+    print("warming up")
+    if payload.get("fail"):
+        raise RuntimeError("warm-up failed")
+    time.sleep(payload.get("seconds", 0.0))
+    _WARMED.append(os.getpid())
+
+
+def warmed(payload):
+    """What this worker's warm-up did before this job: the pids it recorded."""
+    return list(_WARMED)

@@ -228,3 +228,14 @@ def test_workers_outlive_the_thread_that_started_them():
         assert second.status == "ok" and second.value == first[0].value
     finally:
         ex.shutdown(cancel=True)
+
+
+@pytest.mark.slow
+def test_a_warm_up_runs_once_per_worker_before_its_first_job_and_outside_its_timeout(make):
+    ex = make(1, warmup=("tests.executors.jobs:warm", {"seconds": 1.5}))
+    first, second = run_all(ex, [job("a", "warmed", timeout=1.0), job("b", "warmed", timeout=1.0)])
+    assert first.status == "ok" and first.value == [first.value[0]]  # 1.5 s of warm-up, no timeout
+    assert second.value == first.value  # once per worker, not per job
+    failing = make(1, warmup=("tests.executors.jobs:warm", {"fail": True}))
+    (result,) = run_all(failing, [job("c", "warmed")])
+    assert (result.status, result.value) == ("ok", [])  # a failed warm-up is the job's to find out
