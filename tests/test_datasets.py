@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -189,3 +190,127 @@ def test_coverage_names_an_empty_validation_window():
 def test_coverage_describes_other_validation_lengths():
     with pytest.raises(DataError, match=r"\(the 2 weeks after 2016-06-01\.\.2016-09-01\)"):
         check_coverage(DataSpec(validation=Length(2, "W")), [DateRange(date(2016, 6, 1), date(2016, 9, 1))])
+
+
+# -- bringing your own data (review of day one: findings 4, 5, 6, 9, 11, 14) -----------------------
+
+def _daily(path, days: int = 120, start: str = "2021-01-01", units=None, extra: str = "") -> str:
+    """A daily CSV with columns day, units, temp (and `extra` columns' header cells)."""
+    stamps = pd.date_range(start, periods=days, freq="D")
+    values = units if units is not None else [f"{100 + i % 7}" for i in range(days)]
+    lines = ["day,units,temp" + extra] + [f"{d.date()},{u},{i % 11}" for i, (d, u) in enumerate(zip(stamps, values))]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+JAN_APR = DateRange(date(2021, 1, 1), date(2021, 3, 1))  # validates on March
+
+
+def _spec(path: str) -> DataSpec:
+    return DataSpec(path=path, date_column="day", target="units")
+
+
+@pytest.mark.parametrize("empty, message", [
+    ((date(2021, 3, 1), date(2021, 4, 1)),
+     "has no values in 2021-03-01..2021-04-01 (the month after 2021-01-01..2021-03-01): 31 rows, all empty"),
+    ((date(2021, 1, 1), date(2021, 3, 1)), "has no values in 2021-01-01..2021-03-01: 59 rows, all empty"),
+], ids=["validation", "training"])
+def test_a_range_without_target_values_is_refused(tmp_path, empty, message):
+    units = ["" if empty[0] <= d.date() < empty[1] else "5" for d in pd.date_range("2021-01-01", periods=120)]
+    spec = _spec(_daily(tmp_path / "holes.csv", units=units))
+    with pytest.raises(DataError) as err:
+        check_coverage(spec, [JAN_APR])
+    assert str(err.value) == (f"column 'units' of {spec.path} {message}; "
+                              "fill them or choose date ranges where it has values")
+
+
+def test_an_empty_target_column_is_refused_on_loading(tmp_path):
+    spec = _spec(_daily(tmp_path / "nanall.csv", units=[""] * 120))
+    with pytest.raises(DataError) as err:
+        load_dataset(spec)
+    assert str(err.value) == (f"column 'units' of {spec.path} is empty (120 rows, no values); "
+                              "fill it or set data.target to a column with values")
+
+
+def test_iso_times_with_daylight_saving_offsets_keep_their_wall_clock_time(tmp_path):
+    path = tmp_path / "tz.csv"
+    path.write_text("day,units\n2020-03-28T00:00:00+01:00,1\n2020-03-29T00:00:00+01:00,2\n"
+                    "2020-03-30T00:00:00+02:00,3\n2020-03-31 00:00+0200,4\n")
+    days = load_dataset(_spec(str(path))).frame["day"]
+    assert [d.isoformat() for d in days.dt.date] == ["2020-03-28", "2020-03-29", "2020-03-30", "2020-03-31"]
+    assert (days == days.dt.normalize()).all()  # local midnights, not UTC's 22:00 the day before
+
+
+def test_unix_times_in_the_date_column_are_refused_and_yyyymmdd_numbers_are_dates(tmp_path):
+    path = tmp_path / "epoch.csv"
+    path.write_text("day,units\n1577836800,1\n1577923200,2\n")
+    with pytest.raises(DataError) as err:
+        load_dataset(_spec(str(path)))
+    assert str(err.value) == (
+        f"column 'day' of {path} holds numbers, not dates, e.g. 1577836800 (data row 1); write ISO dates "
+        "such as 2017-01-31 (Unix times: convert them first, e.g. with pandas.to_datetime(..., unit='s')) "
+        "or set data.date_column")
+    ymd = tmp_path / "ymd.csv"
+    ymd.write_text("day,units\n20200102,2\n20200101,1\n")
+    assert load_dataset(_spec(str(ymd))).coverage() == (date(2020, 1, 1), date(2020, 1, 2))
+
+
+def test_several_rows_on_a_date_are_refused_for_the_built_ins_only(tmp_path):
+    frame = pd.read_csv(_daily(tmp_path / "one.csv"))
+    three = pd.concat([frame.assign(store=s) for s in "abc"]).sort_values("day", kind="stable")
+    three.to_csv(tmp_path / "stores.csv", index=False)
+    spec = _spec(str(tmp_path / "stores.csv"))
+    with pytest.raises(DataError) as err:
+        check_coverage(spec, [JAN_APR], architectures=["ridge", "mlp", "mymod:train"])
+    assert str(err.value) == (
+        f"{spec.path} has 3 rows on 2021-01-01 in column 'day' (and 89 more dates with several rows); "
+        "ridge and mlp take one row per day as one time step: aggregate the file to one row per day "
+        "(a module:function or command gets the rows as they are)")
+    assert check_coverage(spec, [JAN_APR], architectures=["mymod:train"]) == []
+    assert check_coverage(spec, [JAN_APR]) == []  # architectures not said: not checked
+    train, val = load_dataset(spec).split(JAN_APR, Length(1, "M"))
+    from hpt_cli.architectures.features import make_features
+    with pytest.raises(ValueError, match=r"^3 rows on 2021-01-01 in column 'day'; .* aggregate the data"):
+        make_features(train, val, "units", "day")  # a trial of ridge, mlp or lstm says so too
+
+
+def test_days_without_a_row_in_the_ranges_used_are_a_note(tmp_path):
+    frame = pd.read_csv(_daily(tmp_path / "all.csv"))
+    weekdays = frame[pd.to_datetime(frame["day"]).dt.day_of_week < 5]
+    weekdays.to_csv(tmp_path / "weekdays.csv", index=False)
+    spec = _spec(str(tmp_path / "weekdays.csv"))
+    assert check_coverage(spec, [JAN_APR], architectures=["ridge"]) == [
+        f"{spec.path} has no row on 26 days of the date ranges used (column 'day'; the first: 2021-01-02); "
+        "ridge lags by rows, so across a gap a lag reaches back more days than its number"]
+    assert check_coverage(spec, [JAN_APR], architectures=["mymod:train"]) == []
+    assert check_coverage(_spec(str(tmp_path / "all.csv")), [JAN_APR], architectures=["ridge"]) == []
+
+
+def test_a_validation_window_cut_short_by_the_end_of_the_data_is_a_note(tmp_path):
+    spec = _spec(_daily(tmp_path / "end.csv", days=60))  # 2021-01-01..2021-03-01
+    assert check_coverage(spec, [JAN_APR]) == [
+        "the validation window 2021-03-01..2021-04-01 of 2021-01-01..2021-03-01 ends after the data "
+        "(last day 2021-03-01): its trials validate on 1 day only"]
+    two = [JAN_APR, DateRange(date(2021, 1, 15), date(2021, 3, 1))]
+    assert check_coverage(spec, two) == [
+        "2 validation windows end after the data, whose last day is 2021-03-01 (the first: 2021-03-01..2021-04-01 "
+        "of 2021-01-01..2021-03-01, 1 day): their trials validate on less than half a window"]
+    full = _spec(_daily(tmp_path / "full.csv", days=88))  # ends 2021-03-29: 29 of 31 days is no note
+    assert check_coverage(full, [JAN_APR]) == []
+
+
+def test_a_saved_pandas_index_is_left_out_of_the_features_with_a_note(tmp_path):
+    frame = pd.read_csv(_daily(tmp_path / "plain.csv"))
+    frame.to_csv(tmp_path / "indexed.csv")  # writes the index as a column named "" -> "Unnamed: 0"
+    spec = _spec(str(tmp_path / "indexed.csv"))
+    assert check_coverage(spec, [JAN_APR], architectures=["ridge", "lstm"]) == [
+        f"column 'Unnamed: 0' of {spec.path} is left out of the features of ridge and lstm: a saved pandas "
+        "index, by its name (rename it to use it as a covariate)"]
+    train, val = load_dataset(spec).split(JAN_APR, Length(1, "M"))
+    from hpt_cli.architectures.features import make_features
+    assert make_features(train, val, "units", "day", lags=[1]).names == ("units_lag1", "temp")
+
+
+def test_the_bundled_data_passes_the_new_checks_without_notes():
+    spec = parse_spec((Path(__file__).parents[1] / "experiments" / "quickstart.json").read_text())
+    assert check_coverage(spec.data, spec.date_ranges, architectures=spec.architectures) == []

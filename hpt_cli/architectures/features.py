@@ -1,5 +1,11 @@
 """Train and validation frames to standardised (X, y): lagged target values plus the numeric
-covariates.
+covariates (every numeric column but the date and the target, and but columns named
+`Unnamed: <n>`: the index pandas writes with `to_csv` unless told not to).
+
+A row is one time step: a lag of k is the value k rows earlier, so the built-ins that use these
+features (`ROW_STEP_ARCHITECTURES`) need one row per day (hpt_cli.datasets.check_coverage refuses
+a date with several rows before a run, and notes days without a row); `make_features` refuses
+repeated dates too.
 
 Statistics (means, standard deviations) come from the training rows only. A validation row's
 lags may reach back into the training period (the frames are joined before lagging, then cut),
@@ -9,6 +15,7 @@ dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +23,14 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_LAGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14)
+# the built-in architectures whose features these are: one row per day, as one time step
+ROW_STEP_ARCHITECTURES: tuple[str, ...] = ("ridge", "mlp", "lstm", "lstm-attention")
+_SAVED_INDEX = re.compile(r"Unnamed: \d+")
+
+
+def is_saved_index(column: object) -> bool:
+    """A column named as pandas names a saved index or a header cell left empty (`Unnamed: 0`)."""
+    return isinstance(column, str) and _SAVED_INDEX.fullmatch(column) is not None
 
 
 def parse_lags(value: Any = None) -> tuple[int, ...]:
@@ -66,8 +81,10 @@ class Features:
 def make_features(train: pd.DataFrame, validation: pd.DataFrame, target: str, date_column: str,
                   lags: Any = None) -> Features:
     lags = parse_lags(lags)
-    covariates = [c for c in train.columns if c not in (target, date_column) and _numeric(train[c])]
+    covariates = [c for c in train.columns
+                  if c not in (target, date_column) and not is_saved_index(c) and _numeric(train[c])]
     both = pd.concat([train, validation], ignore_index=True)
+    _one_row_per_date(both, date_column)
     y_all = both[target].to_numpy(dtype=np.float64)
     cols = [_shift(y_all, k) for k in lags]
     cols += [both[c].to_numpy(dtype=np.float64) for c in covariates]
@@ -91,6 +108,19 @@ def make_features(train: pd.DataFrame, validation: pd.DataFrame, target: str, da
     np.nan_to_num(x_all, copy=False, nan=0.0)  # a missing input counts as the training mean
     return Features(names=names, lags=lags, x_train=x_all[tr], y_train=y_all[tr], x_val=x_all[va],
                     y_val=y_all[va], x_mean=mean, x_std=std)
+
+
+def _one_row_per_date(frame: pd.DataFrame, date_column: str) -> None:
+    """A lag counts rows: several rows on one date would make another series' value "lag 1"."""
+    if date_column not in frame.columns:
+        return
+    stamps = frame[date_column]
+    repeated = stamps[stamps.duplicated(keep=False)]
+    if len(repeated):
+        day = pd.Timestamp(repeated.iloc[0])
+        shown = day.date().isoformat() if day == day.normalize() else day.isoformat(sep=" ")
+        raise ValueError(f"{int((repeated == day).sum())} rows on {shown} in column {date_column!r}; the built-in "
+                         f"features take one row per day as one time step: aggregate the data to one row per day")
 
 
 def _numeric(column: pd.Series) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import calendar
 import difflib
 import functools
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
@@ -19,6 +20,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from hpt_cli.architectures.features import ROW_STEP_ARCHITECTURES, is_saved_index
 from hpt_cli.dates import DateRange, Length, month_start, rolling_windows
 from hpt_cli.errors import DataError
 from hpt_cli.spec.model import DataSpec, Rolling
@@ -26,6 +28,8 @@ from hpt_cli.spec.model import DataSpec, Rolling
 BUNDLED_FILE = "chicago_ridership.csv.gz"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SHOWN_COLUMNS = 8
+# an ISO date-time's UTC offset ("...T00:00:00+01:00", "...Z"): dropped, keeping the wall-clock time
+_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 __all__ = ["Dataset", "bundled_path", "check_coverage", "data_path", "load_dataset"]
 
@@ -39,6 +43,11 @@ class Dataset:
     frame: pd.DataFrame
     date_column: str
     target: str
+    file: str = ""  # the file as the spec names it, for messages ("" : the name)
+
+    @property
+    def shown(self) -> str:
+        return self.file or self.name
 
     def coverage(self) -> tuple[date, date]:
         """The first and the last day with a row."""
@@ -50,6 +59,11 @@ class Dataset:
         days = self.frame[self.date_column].to_numpy()
         lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
         return int(np.searchsorted(days, lo, "left")), int(np.searchsorted(days, hi, "left"))
+
+    def values(self, start: date, end: date) -> tuple[int, int]:
+        """(rows, rows with a target value) with start <= date < end."""
+        i, j = self.rows(start, end)
+        return j - i, int(self.frame[self.target].iloc[i:j].notna().sum())
 
     def split(self, date_range: DateRange, validation: Length) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, validation): start <= date < end, then end <= date < end + validation.
@@ -87,8 +101,11 @@ def _load(path: str, shown: str, name: str, date_column: str, target: str) -> Da
     frame[target] = _numbers(frame[target], target, shown)
     if frame.empty:
         raise DataError(f"{shown} has no rows")
+    if frame[target].isna().all():
+        raise DataError(f"column {target!r} of {shown} is empty ({len(frame)} rows, no values); "
+                        f"fill it or set data.target to a column with values")
     frame = frame.sort_values(date_column, kind="stable").reset_index(drop=True)
-    return Dataset(name=name, frame=frame, date_column=date_column, target=target)
+    return Dataset(name=name, frame=frame, date_column=date_column, target=target, file=shown)
 
 
 def _read(path: Path, shown: str) -> pd.DataFrame:
@@ -129,11 +146,13 @@ def _dates(values: pd.Series, column: str, shown: str) -> pd.Series:
         values = values.dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = values
+    elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        parsed = _yyyymmdd(values, column, shown)
     else:
         try:
             parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        except (ValueError, TypeError):
-            parsed = pd.Series(pd.NaT, index=values.index)
+        except (ValueError, TypeError):  # e.g. UTC offsets that change with daylight saving
+            parsed = _wall_clock(values)
         if parsed.isna().any():  # not ISO throughout: let pandas guess one format
             try:
                 parsed = pd.to_datetime(values, errors="coerce")
@@ -149,6 +168,39 @@ def _dates(values: pd.Series, column: str, shown: str) -> pd.Series:
             f"(data row {row + 1}); use ISO dates such as 2017-01-31 or set data.date_column"
         )
     return parsed.astype("datetime64[ns]")
+
+
+def _wall_clock(values: pd.Series) -> pd.Series:
+    """ISO date-times with differing UTC offsets (+01:00 in winter, +02:00 in summer): each row's
+    local time, the offset dropped, as for a tz-aware Parquet column (not UTC, which would move
+    local midnights to the day before)."""
+    text = values.astype("string").str.strip().str.replace(_OFFSET, r"\1", regex=True)
+    try:
+        return pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):
+        return pd.Series(pd.NaT, index=values.index)
+
+
+def _yyyymmdd(values: pd.Series, column: str, shown: str) -> pd.Series:
+    """Numbers in the date column: 20170131 is a date; anything else (Unix times: 1485820800) is
+    refused rather than guessed (pandas would read it as nanoseconds since 1970)."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+    eight = whole & (numbers >= 1000_01_01) & (numbers <= 9999_12_31)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if eight.all():
+        text = pd.Series(numbers.astype(np.int64).astype(str), index=values.index)
+        parsed = pd.to_datetime(text, errors="coerce", format="%Y%m%d")
+    if parsed.notna().all():
+        return parsed
+    row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+    example = values.iloc[row]
+    shown_value = int(example) if np.isfinite(numbers[row]) and numbers[row] == round(numbers[row]) else example
+    raise DataError(
+        f"column {column!r} of {shown} holds numbers, not dates, e.g. {shown_value!r} (data row {row + 1}); "
+        f"write ISO dates such as 2017-01-31 (Unix times: convert them first, e.g. with "
+        f"pandas.to_datetime(..., unit='s')) or set data.date_column"
+    )
 
 
 def _numbers(values: pd.Series, column: str, shown: str) -> pd.Series:
@@ -168,15 +220,21 @@ def _numbers(values: pd.Series, column: str, shown: str) -> pd.Series:
 
 
 def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Rolling | None = None,
-                   default_day: date | None = None) -> list[str]:
+                   default_day: date | None = None, architectures: Iterable[str] | None = None) -> list[str]:
     """Raise DataError before anything starts when a range has no training rows, or when the
-    validation window after it has none. `rolling`: the spec's rolling rule, when the ranges are
-    its windows (the hint then says how to move them: `--today`, or `end`). `default_day`: the run
-    day, when the spec has no "date-range" and the ranges are the default (the last year before
-    that day's month; the message then says so, not "rolling windows").
+    validation window after it has none, or when the target has no value in either. `rolling`: the
+    spec's rolling rule, when the ranges are its windows (the hint then says how to move them:
+    `--today`, or `end`). `default_day`: the run day, when the spec has no "date-range" and the
+    ranges are the default (the last year before that day's month; the message then says so, not
+    "rolling windows"). `architectures`: the spec's; when one of them takes one row per day as one
+    time step (`ROW_STEP_ARCHITECTURES`: ridge, mlp, lstm), a date with several rows in the ranges
+    used is refused (None: not known, not checked).
 
     Returns notes (one line each, without "note: ") on what runs but may not be meant: ranges
-    that start before the data does, so their trials train on less than the range."""
+    that start before the data does, so their trials train on less than the range; validation
+    windows that the end of the data cuts to less than half; and for the one-row-per-day built-ins,
+    days without a row (a lag counts rows, not days) and `Unnamed: <n>` columns left out of their
+    features."""
     dataset = load_dataset(spec)
     first, last = dataset.coverage()
     covers = f"the data covers {first.isoformat()}..{last.isoformat()}"
@@ -202,6 +260,26 @@ def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Ro
             raise DataError(
                 f"no validation rows of {dataset.name} in {val} ({_after(spec.validation)} {r}); {covers}; {fix}"
             )
+        _need_values(dataset, r, "")
+        _need_values(dataset, val, f" ({_after(spec.validation)} {r})")
+    step = [a for a in dict.fromkeys(architectures or ()) if a in ROW_STEP_ARCHITECTURES]
+    notes = _early_notes(ranges, first) + _short_notes(ranges, spec.validation, last)
+    if step:
+        notes += _step_notes(dataset, [(r.start, spec.validation.add_to(r.end)) for r in ranges], step)
+    return notes
+
+
+def _need_values(dataset: Dataset, r: DateRange, what: str) -> None:
+    """The target has a value in `r` (which has rows): else one line naming the column and range."""
+    rows, values = dataset.values(r.start, r.end)
+    if rows and not values:
+        raise DataError(
+            f"column {dataset.target!r} of {dataset.shown} has no values in {r}{what}: {rows} rows, all empty; "
+            f"fill them or choose date ranges where it has values"
+        )
+
+
+def _early_notes(ranges: list[DateRange], first: date) -> list[str]:
     early = [r for r in ranges if r.start < first]
     if not early:
         return []
@@ -211,6 +289,75 @@ def check_coverage(spec: DataSpec, date_ranges: Iterable[DateRange], rolling: Ro
                 f"train on {DateRange(first, r.end)} only"]
     return [f"{len(early)} date ranges start before the data, which begins on {first.isoformat()} (the first: "
             f"{r}): their trials train only on the part from {first.isoformat()}"]
+
+
+def _short_notes(ranges: list[DateRange], validation: Length, last: date) -> list[str]:
+    """Validation windows that the end of the data cuts to less than half of their days (a month's
+    window on data ending on the 28th is not worth a note; one day of it is)."""
+    short = []
+    for r in ranges:
+        end = validation.add_to(r.end)
+        days, kept = (end - r.end).days, (last - r.end).days + 1
+        if kept * 2 < days:
+            short.append((r, DateRange(r.end, end), kept))
+    if not short:
+        return []
+    r, val, kept = short[0]
+    if len(short) == 1:
+        return [f"the validation window {val} of {r} ends after the data (last day {last.isoformat()}): "
+                f"its trials validate on {kept} day{'s' if kept != 1 else ''} only"]
+    return [f"{len(short)} validation windows end after the data, whose last day is {last.isoformat()} (the first: "
+            f"{val} of {r}, {kept} day{'s' if kept != 1 else ''}): their trials validate on less than half a window"]
+
+
+def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[str]) -> list[str]:
+    """For architectures that take one row per day as one time step: a DataError for a date with
+    several rows; notes for days without a row and for saved-index columns."""
+    who = _listed(archs)
+    take = "takes" if len(archs) == 1 else "take"
+    used = np.zeros(len(dataset.frame), dtype=bool)
+    for start, end in spans:
+        i, j = dataset.rows(start, end)
+        used[i:j] = True
+    stamps = dataset.frame[dataset.date_column][used]
+    notes: list[str] = []
+    repeated = stamps[stamps.duplicated(keep=False)]
+    if len(repeated):
+        day = repeated.iloc[0]
+        count = int((repeated == day).sum())
+        more = repeated.nunique() - 1
+        others = f" (and {more} more date{'s' if more != 1 else ''} with several rows)" if more else ""
+        raise DataError(
+            f"{dataset.shown} has {count} rows on {_stamp(day)} in column {dataset.date_column!r}{others}; "
+            f"{who} {take} one row per day as one time step: aggregate the file to one row per day "
+            f"(a module:function or command gets the rows as they are)")
+    lo, hi = dataset.coverage()
+    days = [np.arange(max(start, lo), min(end, hi + timedelta(days=1)), dtype="datetime64[D]")
+            for start, end in spans if max(start, lo) < min(end, hi + timedelta(days=1))]
+    if days:
+        missing = np.setdiff1d(np.unique(np.concatenate(days)), stamps.to_numpy().astype("datetime64[D]"))
+        if len(missing):
+            n = len(missing)
+            notes.append(f"{dataset.shown} has no row on {n} day{'s' if n != 1 else ''} of the date ranges used "
+                         f"(column {dataset.date_column!r}; the first: {missing[0]}); {who} lag{'s' if take == 'takes' else ''} "
+                         f"by rows, so across a gap a lag reaches back more days than its number")
+    unnamed = [c for c in dataset.frame.columns
+               if is_saved_index(c) and c not in (dataset.date_column, dataset.target)
+               and pd.api.types.is_numeric_dtype(dataset.frame[c].dtype)]
+    if unnamed:
+        names = ", ".join(repr(c) for c in unnamed)
+        notes.append(f"column{'s' if len(unnamed) > 1 else ''} {names} of {dataset.shown} "
+                     f"{'are' if len(unnamed) > 1 else 'is'} left out of the features of {who}: a saved pandas "
+                     f"index, by its name (rename it to use it as a covariate)")
+    return notes
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _stamp(value: pd.Timestamp) -> str:
+    return value.date().isoformat() if value == value.normalize() else value.isoformat(sep=" ")
 
 
 def _no_rows(dataset: Dataset, r: DateRange) -> bool:
@@ -246,7 +393,7 @@ def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
     month gives the same ones); else nothing."""
     day = dataset.coverage()[1]
     windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
-    if all(_has_rows(dataset, w) and _has_rows(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
+    if all(_has_values(dataset, w) and _has_values(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
            for w in windows):
         last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
         return f" (at the latest --today {last.isoformat()})"
@@ -256,6 +403,10 @@ def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
 def _has_rows(dataset: Dataset, r: DateRange) -> bool:
     i, j = dataset.rows(r.start, r.end)
     return i != j
+
+
+def _has_values(dataset: Dataset, r: DateRange) -> bool:
+    return dataset.values(r.start, r.end)[1] > 0
 
 
 def _after(length: Length) -> str:
