@@ -1,11 +1,15 @@
 """Command-template trials: run argv without a shell, collect metrics as JSON.
 
-Each template item is formatted with `str.format(**params, trial_id=..., artifact_dir=..., start=...,
+Each template item is formatted like `str.format(**params, trial_id=..., artifact_dir=..., start=...,
 end=..., seed=..., epochs=..., device=..., data_path=...)` and becomes exactly one argument, so a
-parameter value never reaches a shell. The child gets the same facts as HPT_* environment
-variables. It reports metrics as a JSON object written to $HPT_METRICS_FILE, or as the last line
-of stdout that is a JSON object. The child stays in the worker's process group, so the executor's
-hard timeout kills it along with the worker.
+parameter value never reaches a shell.
+A value fills its placeholder as it does its HPT_PARAM_* variable (`as_text`): a string as it is,
+anything else as JSON (`true`, `null`, `["a b", "c"]`), unless the placeholder gives a format
+(`{lr:.3f}`) or a conversion (`{x!s}`). The spec parser refuses a parameter named like a fact.
+The child gets the same facts as HPT_* environment variables, and what the built-ins read from the
+spec besides (HPT_TARGET, HPT_DATE_COLUMN, HPT_VALIDATION_END). It reports metrics as a JSON object
+written to $HPT_METRICS_FILE, or as the last line of stdout that is a JSON object. The child stays
+in the worker's process group, so the executor's hard timeout kills it along with the worker.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import re
 import signal
+import string
 import subprocess
 import sys
 import threading
@@ -28,11 +33,11 @@ NO_METRICS = ("command printed no metrics: print a JSON object as the last line 
               "or write one to $HPT_METRICS_FILE")
 _KILL_GRACE_S = 5.0
 
-__all__ = ["build_argv", "build_env", "facts", "run_command"]
+__all__ = ["as_text", "build_argv", "build_env", "facts", "run_command"]
 
 
 def facts(payload: TrialPayload) -> dict[str, Any]:
-    """The values a template may name besides the parameters."""
+    """The values a template may name besides the parameters (hpt_cli.spec.parse.COMMAND_FACTS)."""
     return {
         "trial_id": payload.trial_id,
         "artifact_dir": str(Path(payload.artifact_dir).resolve()),
@@ -45,16 +50,32 @@ def facts(payload: TrialPayload) -> dict[str, Any]:
     }
 
 
+def as_text(value: Any) -> str:
+    """A value as a command receives it, in an argument or an HPT_* variable: a string as it is,
+    anything else as JSON (numbers, true/false, null, lists and objects), as results.csv writes it."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _JsonFormatter(string.Formatter):
+    """str.format, with a placeholder without a format spec filled by `as_text`."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return as_text(value) if not format_spec else super().format_field(value, format_spec)
+
+
+_FORMATTER = _JsonFormatter()
+
+
 def build_argv(payload: TrialPayload) -> list[str]:
     """One argument per template item; raise ValueError naming a bad placeholder."""
     if not payload.command:
         raise ValueError("a command trial needs a non-empty \"command\" template")
-    values = {**payload.params, **facts(payload)}
+    values = {**payload.params, **facts(payload)}  # the parser refuses a parameter named like a fact
     argv = []
     for item in payload.command:
         try:
-            argv.append(item.format(**values))
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            argv.append(_FORMATTER.vformat(item, (), values))
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             raise ValueError(f"cannot fill the command item {item!r}: {type(exc).__name__}: {exc}") from None
     return argv
 
@@ -73,16 +94,18 @@ def build_env(payload: TrialPayload, base: dict[str, str] | None = None) -> dict
         "HPT_PARAMS": json.dumps(payload.params, sort_keys=True),
         "HPT_METRICS_FILE": str(Path(f["artifact_dir"]) / METRICS_FILE),
     })
-    if payload.epochs is not None:
-        env["HPT_EPOCHS"] = str(payload.epochs)
-    else:
-        env.pop("HPT_EPOCHS", None)
-    if f["data_path"]:
-        env["HPT_DATA_PATH"] = f["data_path"]
-    else:
-        env.pop("HPT_DATA_PATH", None)
+    data = payload.data  # what a built-in reads from the spec besides, so a command need not repeat it
+    optional = {"HPT_EPOCHS": f["epochs"], "HPT_DATA_PATH": f["data_path"],
+                "HPT_TARGET": "" if data is None else data.target,
+                "HPT_DATE_COLUMN": "" if data is None else data.date_column,
+                "HPT_VALIDATION_END": _validation_end(payload)}
+    for key, value in optional.items():  # set when known; never the worker's own (stale) value
+        if value == "":
+            env.pop(key, None)
+        else:
+            env[key] = as_text(value)
     for name, value in payload.params.items():
-        env[param_env_name(name)] = value if isinstance(value, str) else json.dumps(value)
+        env[param_env_name(name)] = as_text(value)
     return env
 
 
@@ -200,6 +223,16 @@ def _join(threads: list[threading.Thread]) -> None:
     # a grandchild that keeps the pipes open must not hang the worker
     for t in threads:
         t.join(timeout=_KILL_GRACE_S)
+
+
+def _validation_end(payload: TrialPayload) -> str:
+    """The end of the validation window right after the date range (data.validation long), as the
+    built-ins split the data; "" without data."""
+    if payload.data is None:
+        return ""
+    from datetime import date
+
+    return payload.data.validation.add_to(date.fromisoformat(payload.date_range[1])).isoformat()
 
 
 def _data_path(payload: TrialPayload) -> str | None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from hpt_cli.command import NO_METRICS, build_argv, build_env
+from hpt_cli.dates import Length
+from hpt_cli.errors import SpecError
+from hpt_cli.spec import parse_spec
 from hpt_cli.spec.model import DataSpec
 from hpt_cli.trialrun import TrialPayload, run_trial
 
@@ -130,3 +134,69 @@ def test_the_timeout_kills_the_child_and_the_worker_lives_on(tmp_path, monkeypat
     with pytest.raises(TimeoutError, match="ran past its timeout of 0.5s"):
         run_trial(payload(tmp_path, "sleep", timeout=0.5))
     assert time.monotonic() - started < 10
+
+
+# -- parameters named like hpt's placeholders, {epochs} without trial.epochs (review-data #1) -------
+
+def spec_problems(body: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(json.dumps(body), source="s.json", today=date(2026, 11, 22))
+    return str(info.value).splitlines()
+
+
+def test_a_parameter_named_like_a_placeholder_is_refused():
+    # every trial got hpt's {epochs} and {seed} while results.csv labelled them 10/50 and 1/2
+    body = {"command": ["python", "t.py", "--epochs", "{epochs}", "--seed", "{seed}"], "trial": {"epochs": 5},
+            "parameters": {"epochs": [10, 50], "seed": [1, 2], "lr": [0.1]}}
+    assert spec_problems(body) == [
+        "s.json:1: parameters.epochs: 'epochs' is hpt's own placeholder {epochs} (trial.epochs): the command's "
+        "{epochs} gets that, never this parameter; rename the parameter (e.g. 'my_epochs', used as {my_epochs}); "
+        "trial.epochs stays available as {epochs}",
+        "s.json:1: parameters.seed: 'seed' is hpt's own placeholder {seed} (the trial's seed): the command's {seed} "
+        "gets that, never this parameter; rename the parameter (e.g. 'my_seed', used as {my_seed}); the trial's "
+        "seed stays available as {seed}",
+    ]
+
+
+@pytest.mark.parametrize("name", ["trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device",
+                                  "data_path"])
+def test_every_fact_name_is_refused_as_a_parameter_also_when_the_command_does_not_use_it(name):
+    body = {"command": ["python", "t.py", "{x}"], "trial": {"epochs": 5}, "parameters": {"x": [1], name: [1, 2]}}
+    (line,) = spec_problems(body)
+    assert line.startswith(f"s.json:1: parameters.{name}: '{name}' is hpt's own placeholder {{{name}}} (")
+
+
+def test_epochs_placeholder_needs_trial_epochs():
+    body = {"command": ["python", "t.py", "--epochs={epochs}"], "parameters": {"x": [1]}}
+    assert spec_problems(body) == [
+        "s.json:1: command[2]: {epochs} is trial.epochs, which this spec does not set (the command would get an "
+        "empty argument); set \"trial\": {\"epochs\": N}, or tune a parameter of your own such as {n_epochs}"]
+    body["trial"] = {"epochs": 3}
+    assert parse_spec(json.dumps(body), today=date(2026, 11, 22)).trial.epochs == 3
+
+
+# -- argument text is JSON, as HPT_PARAM_* and results.csv (review-data #7) ----------------------------
+
+def test_arguments_are_the_same_text_as_the_param_variables(tmp_path):
+    params = {"flag": True, "off": False, "none": None, "hid": ["a b", "c"], "cfg": {"a": "x", "b": [1, 2]},
+              "lr": 0.001, "n": 3, "big": 1e-05, "name": "adam"}
+    p = payload(tmp_path, *(f"{{{k}}}" for k in params), "{lr:.2f}", "{hid[0]}", "{cfg[b]}", "{name!r}",
+                params=params)
+    argv = build_argv(p)[2:]
+    assert argv == ["true", "false", "null", '["a b", "c"]', '{"a": "x", "b": [1, 2]}', "0.001", "3", "1e-05",
+                    "adam", "0.00", "a b", "[1, 2]", "'adam'"]
+    env = build_env(p, base={})
+    assert argv[:len(params)] == [env["HPT_PARAM_" + k.upper()] for k in params]
+
+
+# -- what the built-ins read from the spec (review-data #12) -------------------------------------------
+
+def test_the_environment_carries_target_date_column_and_validation_end(tmp_path):
+    data = DataSpec(path="x.csv", date_column="day", target="units", validation=Length(2, "W"))
+    env = build_env(payload(tmp_path, "stdout", data=data), base={"HPT_TARGET": "stale"})
+    assert env["HPT_TARGET"] == "units" and env["HPT_DATE_COLUMN"] == "day"
+    assert env["HPT_DATE_END"] == "2014-04-01" and env["HPT_VALIDATION_END"] == "2014-04-15"
+    default = build_env(payload(tmp_path, "stdout", data=DataSpec()), base={})
+    assert default["HPT_VALIDATION_END"] == "2014-05-01" and default["HPT_TARGET"] == "ridership"
+    assert not {"HPT_TARGET", "HPT_DATE_COLUMN", "HPT_VALIDATION_END"} & set(build_env(payload(tmp_path, "stdout"),
+                                                                                         base={"HPT_TARGET": "x"}))

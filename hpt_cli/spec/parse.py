@@ -54,7 +54,12 @@ from hpt_cli.spec.model import (
 )
 
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
-COMMAND_FACTS = ("trial_id", "artifact_dir", "start", "end", "seed", "epochs", "device", "data_path")
+# (what each is, for messages); a parameter may not take one of these names
+COMMAND_FACTS = {
+    "trial_id": "the trial's id", "artifact_dir": "the trial's folder", "start": "the date range's start",
+    "end": "the date range's end", "seed": "the trial's seed", "epochs": "trial.epochs",
+    "device": "the trial's device", "data_path": "data.path",
+}
 DEFAULT_RANDOM_TRIALS = 20
 MAX_TRIALS = 10**9  # search.trials: far beyond any sweep, well inside what indexes can count
 MAX_REPEATS = 10**4
@@ -218,7 +223,7 @@ class Checker:
             for name, domain in ps
         ]
         if command is not None:
-            self.placeholders(command, [name for _, name, _ in located])
+            self.placeholders(command, located, get("trial"))
         date_ranges, rolling = self.date_ranges(top, today)
         spaces = {a: ps for a, ps in per_architecture or ((a, parameters) for a in architectures)}
         search = self.search(get("search"), located, spaces, command)
@@ -307,8 +312,19 @@ class Checker:
                 ok = False
         return tuple(value) if ok else None
 
-    def placeholders(self, command: tuple[str, ...], params: list[str]) -> None:
-        known = set(params) | set(COMMAND_FACTS)
+    def placeholders(self, command: tuple[str, ...], located: list[tuple[str, str, Any]], trial: Any) -> None:
+        """Every placeholder is a parameter or a fact (COMMAND_FACTS), no parameter takes a fact's
+        name (the fact would win in the template: every trial would get the same argument), and
+        {epochs} needs trial.epochs (else it would be an empty argument). `located`: (JSON path,
+        name, domain) of each parameter; `trial`: the spec's raw "trial" value."""
+        for path, name, _ in located:
+            if name in COMMAND_FACTS:
+                self.problem(path, f"'{name}' is hpt's own placeholder {{{name}}} ({COMMAND_FACTS[name]}): the "
+                                   f"command's {{{name}}} gets that, never this parameter; rename the parameter "
+                                   f"(e.g. 'my_{name}', used as {{my_{name}}}); {COMMAND_FACTS[name]} stays "
+                                   f"available as {{{name}}}")
+        epochs_set = isinstance(trial, dict) and trial.get("epochs") is not None
+        known = {name for _, name, _ in located} | set(COMMAND_FACTS)
         for i, item in enumerate(command):
             path = jsonpos.join("command", i)
             try:
@@ -325,6 +341,10 @@ class Checker:
                         tail += "; write {{ and }} for literal braces"
                     shown = "{" + name + (f"!{conv}" if conv else "") + (f":{fmt}" if fmt else "") + "}"
                     self.problem(path, f"unknown placeholder {shown!r}{tail}")
+                elif name == "epochs" and not epochs_set:
+                    self.problem(path, "{epochs} is trial.epochs, which this spec does not set (the command would "
+                                       "get an empty argument); set \"trial\": {\"epochs\": N}, or tune a "
+                                       "parameter of your own such as {n_epochs}")
 
     def date_ranges(self, top: dict, today: date) -> tuple[tuple[DateRange, ...], Rolling | None]:
         given = [k for k in ("date-range", "date_ranges") if k in top]
