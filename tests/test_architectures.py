@@ -88,7 +88,7 @@ def test_a_module_that_cannot_be_imported():
 def test_a_missing_function_suggests_a_close_one():
     with pytest.raises(ArchitectureError) as err:
         get(f"{__name__}:toy_trian")
-    assert str(err.value) == (f"module {__name__!r} has no attribute 'toy_trian' (architecture "
+    assert str(err.value) == (f"module {__name__!r} ({__file__}) has no attribute 'toy_trian' (architecture "
                               f"'{__name__}:toy_trian'); did you mean '{__name__}:toy_train'?")
 
 
@@ -232,3 +232,92 @@ def test_mlp_bad_parameters_say_what_must_hold(tmp_path, params, message):
 def test_architectures_module_exports():
     assert architectures.ENTRY_POINT_GROUP == "hpt.architectures"
     assert sys.modules["hpt_cli.architectures.mlp"].ARCHITECTURE is get("mlp")
+
+
+# --- the user's module and plugins (review-data #3, #13, #15) --------------------------------------
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """tmp_path as the working folder, not yet on sys.path (as for the hpt command); the modules
+    imported from it are forgotten afterwards."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        if str(tmp_path) in str(getattr(sys.modules[name], "__file__", None)):
+            del sys.modules[name]
+
+
+TRAIN = "def train(params, ctx):\n    return {'val_mse': 0.5}\n"
+
+
+def test_the_working_folder_comes_first_as_with_python_m(workdir):
+    # a user's tabnanny.py was shadowed by the standard library's: "has no attribute 'train'"
+    (workdir / "tabnanny.py").write_text(TRAIN)
+    arch = get("tabnanny:train")
+    assert arch.train({}, None) == {"val_mse": 0.5}
+    assert sys.path[0] == str(workdir)
+
+
+def test_a_missing_attribute_names_the_file_and_a_shadowed_one_of_the_working_folder(workdir):
+    (workdir / "json.py").write_text(TRAIN)  # json is imported already: the standard library's comes back
+    with pytest.raises(ArchitectureError) as err:
+        get("json:train")
+    assert str(err.value).startswith(f"module 'json' ({json.__file__}, not ./json.py: a module of that name was "
+                                     f"imported first; rename json.py) has no attribute 'train'")
+
+
+@pytest.mark.parametrize("name, body, code", [
+    ("m_argparse", "import argparse\nargparse.ArgumentParser().parse_args(['--no-such-option'])\n", "2"),
+    ("m_sys_exit", "import sys\nsys.exit('this module needs a GPU')\n", "'this module needs a GPU'"),
+])
+def test_a_module_that_exits_at_import_is_an_architecture_error(workdir, name, body, code, capsys):
+    (workdir / f"{name}.py").write_text(body + TRAIN)
+    with pytest.raises(ArchitectureError) as err:
+        get(f"{name}:train")
+    assert str(err.value) == (f"importing '{name}' for architecture '{name}:train' called sys.exit({code}): it runs "
+                              f"argparse or sys.exit at import time; put that code under "
+                              f"`if __name__ == \"__main__\":`")
+
+
+def test_a_module_that_exits_at_import_fails_the_trial_in_a_worker(workdir):
+    (workdir / "m_exit_worker.py").write_text("import sys\nsys.exit(3)\n" + TRAIN)
+    with pytest.raises(ArchitectureError, match=r"^importing 'm_exit_worker' .* called sys.exit\(3\)"):
+        run_trial(payload(workdir, "m_exit_worker:train"))
+
+
+def test_ctrl_c_while_importing_a_module_still_interrupts(workdir):
+    (workdir / "m_ctrl_c.py").write_text("raise KeyboardInterrupt\n" + TRAIN)
+    with pytest.raises(KeyboardInterrupt):
+        get("m_ctrl_c:train")
+
+
+def plugin(tmp_path, monkeypatch, entries: str, module: str) -> None:
+    """An installed package hpt_plug (module hpt_plug.py) with these hpt.architectures entry points."""
+    (tmp_path / "hpt_plug.py").write_text(module)
+    dist = tmp_path / "hpt_plug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hpt-plug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[hpt.architectures]\n" + entries)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_plugin_that_exits_at_import_is_an_architecture_error(workdir, monkeypatch):
+    plugin(workdir, monkeypatch, "plug_exit = hpt_plug:train\n", "import sys\nsys.exit(2)\n" + TRAIN)
+    with pytest.raises(ArchitectureError, match=r"^importing 'hpt_plug' for architecture 'plug_exit' called "
+                                                r"sys.exit\(2\)"):
+        get("plug_exit")
+
+
+def test_a_plugin_named_like_a_built_in_is_said_once_and_the_built_in_wins(workdir, monkeypatch, capsys):
+    plugin(workdir, monkeypatch, "ridge = hpt_plug:train\nmine = hpt_plug:train\n", TRAIN)
+    architectures._say_shadowed.cache_clear()
+    try:
+        assert get("ridge").name == "ridge"  # the built-in
+        assert names().count("ridge") == 1 and "mine" in names()
+    finally:
+        architectures._say_shadowed.cache_clear()
+    assert capsys.readouterr().err == (
+        "note: entry point 'ridge' = 'hpt_plug:train' (group hpt.architectures, package hpt-plug) is never used: "
+        "the built-in 'ridge' wins; register it under another name\n")

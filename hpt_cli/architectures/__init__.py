@@ -3,7 +3,10 @@
 A name is a built-in ("mlp", "ridge", "lstm", "lstm-attention"; "branin" and "hartmann6" are
 benchmark objectives), an entry point in the group "hpt.architectures", or
 "package.module:function". "command" is reserved for command-template trials, which the trial
-runner (hpt_cli.trialrun) runs itself.
+runner (hpt_cli.trialrun) runs itself. A built-in wins over an entry point of its name, with a
+note on stderr once per process. A "module:function" imports as with `python -m`: the working
+folder first on sys.path. Importing a user's module turns what it may do at import time
+(argparse, sys.exit) into an ArchitectureError; KeyboardInterrupt still interrupts.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ _COMMAND = Architecture(
 def names() -> list[str]:
     """Built-in names (in registration order), then entry point names (sorted); "command" is
     reserved and not listed."""
-    extra = sorted({ep.name for ep in _entry_points()} - set(_BUILTINS))
+    _say_shadowed()
+    extra = sorted({ep.name for ep in _entry_points()} - set(_BUILTINS) - {COMMAND})
     return list(_BUILTINS) + extra
 
 
@@ -85,6 +89,7 @@ def get(name: str) -> Architecture:
     if name == COMMAND:
         return _COMMAND
     if name in _BUILTINS:
+        _say_shadowed()
         if name in _REQUIRES:
             module, what, extra = _REQUIRES[name]
             if not _importable(module):
@@ -97,6 +102,8 @@ def get(name: str) -> Architecture:
         if ep.name == name:
             try:
                 obj = ep.load()
+            except SystemExit as exc:
+                raise ArchitectureError(_exited(ep.module, name, exc)) from None
             except Exception as exc:  # noqa: BLE001 - any import failure of a plugin
                 raise ArchitectureError(
                     f"cannot load architecture {name!r} from entry point {ep.value!r}: {_why(exc)}"
@@ -123,6 +130,19 @@ def _importable(module: str) -> bool:
         return False
 
 
+@functools.cache
+def _say_shadowed() -> None:
+    """Once per process, a note on stderr for each entry point named like a built-in (or
+    "command"): it is never used, the built-in wins."""
+    for ep in _entry_points():
+        if ep.name in _BUILTINS or ep.name == COMMAND:
+            what = "the built-in" if ep.name in _BUILTINS else "hpt's reserved name"
+            dist = getattr(getattr(ep, "dist", None), "name", None)
+            print(f"note: entry point {ep.name!r} = {ep.value!r} (group {ENTRY_POINT_GROUP}"
+                  f"{f', package {dist}' if dist else ''}) is never used: {what} {ep.name!r} wins; "
+                  f"register it under another name", file=sys.stderr)
+
+
 def _entry_points() -> list:
     from importlib.metadata import entry_points  # ~25 ms: only when a name needs it
 
@@ -137,10 +157,12 @@ def _from_reference(name: str) -> Architecture:
     if not module_name or not attr:
         raise ArchitectureError(f"architecture {name!r}: expected 'package.module:function'")
     cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:  # as `python -m`: modules in the working folder work
-        sys.path.append(cwd)
+    if cwd not in sys.path and "" not in sys.path:  # first, as `python -m` does: ./test.py is the user's
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # argparse or sys.exit at import time (KeyboardInterrupt still interrupts)
+        raise ArchitectureError(_exited(module_name, name, exc)) from None
     except ModuleNotFoundError as exc:
         top = module_name.split(".")[0]
         hint = (f"; run hpt from the folder that holds {top}, or put that folder on PYTHONPATH"
@@ -158,10 +180,28 @@ def _from_reference(name: str) -> Architecture:
             public = [n for n in dir(obj) if not n.startswith("_")]
             hint = difflib.get_close_matches(part, public, n=1)
             tail = f"; did you mean '{module_name}:{hint[0]}'?" if hint else ""
-            raise ArchitectureError(f"module {module_name!r} has no attribute {attr!r} "
-                                    f"(architecture {name!r}){tail}")
+            raise ArchitectureError(f"module {module_name!r} ({_origin(module, module_name)}) has no attribute "
+                                    f"{attr!r} (architecture {name!r}){tail}")
         obj = getattr(obj, part)
     return _as_architecture(obj, name)
+
+
+def _exited(module_name: str, name: str, exc: SystemExit) -> str:
+    """What to say when importing a user's module raised SystemExit."""
+    return (f"importing {module_name!r} for architecture {name!r} called sys.exit({exc.code!r}): it runs "
+            f"argparse or sys.exit at import time; put that code under `if __name__ == \"__main__\":`")
+
+
+def _origin(module: Any, module_name: str) -> str:
+    """Where `module` was loaded from, and the working folder's file of that name if that is
+    another (a module of that name was imported before, e.g. one of the standard library's)."""
+    where = getattr(module, "__file__", None) or "built in"
+    local = os.path.join(os.getcwd(), *module_name.split("."))
+    for candidate in (local + ".py", os.path.join(local, "__init__.py")):
+        if os.path.isfile(candidate) and (where == "built in" or not os.path.samefile(candidate, where)):
+            rel = os.path.relpath(candidate)
+            return (f"{where}, not ./{rel}: a module of that name was imported first; rename {rel}")
+    return where
 
 
 def _as_architecture(obj: Any, name: str) -> Architecture:
