@@ -253,6 +253,10 @@ def test_unix_times_in_the_date_column_are_refused_and_yyyymmdd_numbers_are_date
     ymd = tmp_path / "ymd.csv"
     ymd.write_text("day,units\n20200102,2\n20200101,1\n")
     assert load_dataset(_spec(str(ymd))).coverage() == (date(2020, 1, 1), date(2020, 1, 2))
+    gap = tmp_path / "ymd_gap.csv"
+    gap.write_text("day,units\n20200103,2\n,1\n")  # a date missing: not "holds numbers"
+    with pytest.raises(DataError, match=r"has values that are not dates, e\.g\. nan \(data row 2\)"):
+        load_dataset(_spec(str(gap)))
 
 
 def test_several_rows_on_a_date_are_refused_for_the_built_ins_only(tmp_path):

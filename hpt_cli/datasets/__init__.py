@@ -163,8 +163,10 @@ def _dates(values: pd.Series, column: str, shown: str) -> pd.Series:
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        example = values.iloc[row]
+        example = example.item() if isinstance(example, np.generic) else example  # nan, not np.float64(nan)
         raise DataError(
-            f"column {column!r} of {shown} has values that are not dates, e.g. {values.iloc[row]!r} "
+            f"column {column!r} of {shown} has values that are not dates, e.g. {example!r} "
             f"(data row {row + 1}); use ISO dates such as 2017-01-31 or set data.date_column"
         )
     return parsed.astype("datetime64[ns]")
@@ -185,17 +187,17 @@ def _yyyymmdd(values: pd.Series, column: str, shown: str) -> pd.Series:
     """Numbers in the date column: 20170131 is a date; anything else (Unix times: 1485820800) is
     refused rather than guessed (pandas would read it as nanoseconds since 1970)."""
     numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+    given = np.isfinite(numbers)
+    whole = given & (numbers == np.round(numbers))
     eight = whole & (numbers >= 1000_01_01) & (numbers <= 9999_12_31)
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    if eight.all():
-        text = pd.Series(numbers.astype(np.int64).astype(str), index=values.index)
-        parsed = pd.to_datetime(text, errors="coerce", format="%Y%m%d")
-    if parsed.notna().all():
+    if (eight == given).all():  # missing values stay NaT: the caller's "not dates" names them
+        text = pd.Series(np.where(given, np.nan_to_num(numbers).astype(np.int64).astype(str), ""), index=values.index)
+        parsed = pd.to_datetime(text.where(given), errors="coerce", format="%Y%m%d")
+    if parsed[given].notna().all():
         return parsed
-    row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-    example = values.iloc[row]
-    shown_value = int(example) if np.isfinite(numbers[row]) and numbers[row] == round(numbers[row]) else example
+    row = int(np.flatnonzero((parsed.isna() & given).to_numpy())[0])
+    shown_value = int(numbers[row]) if numbers[row] == round(numbers[row]) else float(numbers[row])
     raise DataError(
         f"column {column!r} of {shown} holds numbers, not dates, e.g. {shown_value!r} (data row {row + 1}); "
         f"write ISO dates such as 2017-01-31 (Unix times: convert them first, e.g. with "
