@@ -189,7 +189,7 @@ def calibrate(
 
         run = run_spec
     full = sample_spec(spec, sample, seed)
-    quick = replace(apply_quick(full), name=f"{spec.name}-calibrate-quick")
+    quick = replace(apply_quick(full, fix_epochs=False), name=f"{spec.name}-calibrate-quick")  # pairs by key
     full = replace(full, name=f"{spec.name}-calibrate-full")
     out = Calibration(quick, full, method=method)
     for mode, one in (("quick", quick), ("full", full)):

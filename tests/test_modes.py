@@ -102,6 +102,28 @@ def test_quick_fixes_a_tuned_epochs_parameter_at_its_epochs_so_no_trial_runs_twi
     assert dict(per_arch.space_of("mlp"))["epochs"].value == 20
 
 
+def test_quick_leaves_a_fixed_epochs_and_your_own_function_s_epochs_alone():
+    fixed = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]], "parameters": {"lr": [0.1, 0.2], "epochs": 30}})
+    assert dict(apply_quick(fixed).space_of("mlp"))["epochs"].value == 30
+    own = spec_of(architecture="tests.archs:fault", parameters={"kind": "ok", "epochs": [5, 10]})
+    assert dict(apply_quick(own).space_of("tests.archs:fault"))["epochs"].values == (5, 10)
+    shared = spec_of(architecture=["mlp", "tests.archs:fault"], parameters={"epochs": [5, 10]})
+    assert dict(apply_quick(shared).parameters)["epochs"].values == (5, 10)  # shared with a function of yours
+
+
+def test_calibrate_pairs_quick_and_full_when_the_spec_fixes_or_tunes_epochs(tmp_path):
+    from hpt_cli.calibrate import calibrate
+    from hpt_cli.runner import RunOptions, run_spec
+
+    run = lambda one: run_spec(one, RunOptions(output=str(tmp_path), workers=2))  # noqa: E731
+    for epochs in (3, [2, 3]):
+        spec = spec_of(**{"name": f"cal-{len(str(epochs))}", "date-range": [["2016-01-01", "2016-03-01"]],
+                          "parameters": {"lr": [0.001, 0.01, 0.1], "hidden": [[8]], "epochs": epochs},
+                          "quick": {"epochs": 2}})
+        result = calibrate(spec, 3, run=run)
+        assert result.n == 3 and result.exit_code == 0
+
+
 def test_mode_quick_in_the_spec_is_applied_for_running_and_expand():
     spec = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]], "mode": "quick"})
     assert spec.date_ranges == (dr("2015-01-01", "2015-07-01"),)  # parsing alone changes nothing

@@ -139,6 +139,9 @@ class Spec:
     # True when the spec has no "date-range" and its ranges are the default (the last year before
     # the run day's month): error messages say so. Not part of equality, to_json() or the run id.
     default_dates: bool = field(default=False, compare=False)
+    # apply_quick made this spec (not a spec that says "mode": "quick" and is yet to be made quick):
+    # for_running leaves it as it is. Not part of equality, to_json() or the run id.
+    quick_applied: bool = field(default=False, compare=False)
 
     def space_of(self, architecture: str) -> tuple[tuple[str, Domain], ...]:
         """The (name, domain) pairs one architecture is tuned over."""

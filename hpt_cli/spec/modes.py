@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hpt_cli.dates import DateRange
-from hpt_cli.spec.domains import Fixed
+from hpt_cli.spec.domains import Fixed, Grid
 from hpt_cli.spec.model import Spec
 
 EPOCHS = "epochs"  # the parameter ctx.epochs overrides in the built-in architectures
@@ -19,18 +19,20 @@ EPOCHS = "epochs"  # the parameter ctx.epochs overrides in the built-in architec
 __all__ = ["apply_quick", "for_running"]
 
 
-def apply_quick(spec: Spec) -> Spec:
+def apply_quick(spec: Spec, fix_epochs: bool = True) -> Spec:
     """The quick version of `spec` (pure; applying it twice changes nothing more).
 
     Keeps the latest `quick.date_ranges` date ranges (by end date, in the spec's order), cuts
     each to its last `quick.train_length` (start = end - train_length, never before the range's
     own start; the validation window after the end is untouched), and trains every trial for
     `quick.epochs` epochs (TrialSettings.epochs, which architectures read as ctx.epochs; it
-    replaces any `trial.epochs`). A parameter named `epochs` is fixed at `quick.epochs` too (in
-    `search.initial` as well): the built-in architectures train for ctx.epochs whatever it says,
-    so its values would run the same training several times. The run id hashes the resolved date
-    ranges and the epochs, so a quick run gets its own run folder unless it would run exactly the
-    full run's trials.
+    replaces any `trial.epochs`). With `fix_epochs`, a *tuned* parameter named `epochs` of a
+    built-in architecture is fixed at `quick.epochs` too (in `search.initial` as well): those
+    train for ctx.epochs whatever it says, so its values would run the same training several
+    times (`hpt calibrate` keeps them, to pair each quick configuration with its full one). A
+    fixed `epochs`, and those of your own functions and commands, are left as they are. The run
+    id hashes the resolved date ranges and the epochs, so a quick run gets its own run folder
+    unless it would run exactly the full run's trials.
     """
     q = spec.quick
     latest = sorted(spec.date_ranges, key=lambda r: (r.end, r.start))[-q.date_ranges:]
@@ -40,16 +42,52 @@ def apply_quick(spec: Spec) -> Spec:
         short = DateRange(max(r.start, q.train_length.add_to(r.end, -1)), r.end)
         if short not in cut:  # two ranges with one end may cut to the same range
             cut.append(short)
-    fixed = Fixed(q.epochs)
-    epochs = lambda ps: tuple((n, fixed if n == EPOCHS else d) for n, d in ps)  # noqa: E731
-    per_architecture = (None if spec.per_architecture is None
-                        else tuple((a, epochs(ps)) for a, ps in spec.per_architecture))
-    initial = tuple((a, {**p, EPOCHS: q.epochs} if EPOCHS in p else p) for a, p in spec.search.initial)
-    return replace(spec, date_ranges=tuple(cut), trial=replace(spec.trial, epochs=q.epochs),
-                   parameters=epochs(spec.parameters), per_architecture=per_architecture,
-                   search=replace(spec.search, initial=initial), mode="quick", rolling=None)
+    quick = replace(spec, date_ranges=tuple(cut), trial=replace(spec.trial, epochs=q.epochs), mode="quick",
+                    rolling=None, quick_applied=True)
+    return _fix_epochs(quick, q.epochs) if fix_epochs else quick
+
+
+def _fix_epochs(spec: Spec, epochs: int) -> Spec:
+    """A tuned `epochs` of the built-in architectures fixed at `epochs` (see apply_quick)."""
+    fixed = Fixed(epochs)
+    moot = {a for a in spec.architectures if _reads_ctx_epochs(a)}
+
+    def fix(params, applies: bool):
+        domain = dict(params).get(EPOCHS)
+        if not applies or domain is None or isinstance(domain, Fixed) or (
+                isinstance(domain, Grid) and len(domain.values) < 2):
+            return params
+        return tuple((n, fixed if n == EPOCHS else d) for n, d in params)
+
+    if spec.per_architecture is not None:
+        per = tuple((a, fix(ps, a in moot)) for a, ps in spec.per_architecture)
+        changed = {a for (a, ps), (_, old) in zip(per, spec.per_architecture) if ps is not old}
+        spec = replace(spec, per_architecture=per)
+    else:
+        params = fix(spec.parameters, moot == set(spec.architectures))  # shared: only if none is yours
+        changed = set(spec.architectures) if params is not spec.parameters else set()
+        spec = replace(spec, parameters=params)
+    initial = tuple((a, {**p, EPOCHS: epochs} if EPOCHS in p and a in changed else p)
+                    for a, p in spec.search.initial)
+    return replace(spec, search=replace(spec.search, initial=initial))
+
+
+def _reads_ctx_epochs(arch: str) -> bool:
+    """A built-in (or plugin) architecture that declares reading `epochs`: it trains for
+    ctx.epochs when that is set. Your own `module:function` and commands are not presumed to."""
+    if ":" in arch:
+        return False
+    from hpt_cli.architectures import get
+
+    try:
+        declared = get(arch).parameters
+    except Exception:  # noqa: BLE001 - unknown here: said by the preflight, not by quick mode
+        return False
+    return declared is not None and EPOCHS in declared
 
 
 def for_running(spec: Spec, quick: bool = False) -> Spec:
     """The spec a run uses: quick when asked (`--quick`) or when the spec says `"mode": "quick"`."""
+    if spec.quick_applied:  # made quick already, as its maker wanted it (hpt calibrate keeps epochs)
+        return spec
     return apply_quick(spec) if quick or spec.mode == "quick" else spec
