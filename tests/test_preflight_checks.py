@@ -272,3 +272,21 @@ def test_trial_epochs_with_a_tuned_epochs_parameter_is_a_note():
     untuned = parse_spec(json.dumps({"architecture": "mlp", "parameters": {"epochs": 50}, "trial": {"epochs": 30}}),
                          today=TODAY)
     assert resolve_architectures(untuned) == []
+
+
+def test_run_refuses_several_rows_per_day_for_a_built_in_before_any_trial(tmp_path):
+    import pandas as pd
+
+    days = pd.date_range("2021-01-01", periods=200, freq="D").strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"day": list(days) * 2, "units": range(400)})  # two stores per day
+    frame.to_csv(tmp_path / "stores.csv", index=False)
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"architecture": "ridge", "date-range": [["2021-01-01", "2021-05-01"]],
+                                "data": {"path": str(tmp_path / "stores.csv"), "date_column": "day",
+                                         "target": "units"}}))
+    result = invoke("run", spec, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path / 'stores.csv'} has 2 rows on 2021-01-01 in column 'day' "
+                                    "(and ")
+    assert "more dates with several rows); ridge takes one row per day as one time step" in result.output
+    assert not (tmp_path / "out").exists()

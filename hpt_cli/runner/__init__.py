@@ -101,14 +101,17 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
 
 
 def check_data(spec: Spec) -> list[str]:
-    """Every date range has training and validation rows in the data the trials will read.
-    Returns notes: ranges that start before the data does (hpt_cli.datasets.check_coverage)."""
+    """Every date range (and its validation window) has rows with target values in the data the
+    trials will read, and one row per date where a built-in architecture reads it. Returns notes:
+    ranges that start before the data, windows its end cuts short, missing days, `Unnamed: <n>`
+    columns left out (hpt_cli.datasets.check_coverage)."""
     needs = [a for a in spec.architectures if a != COMMAND and get(a).needs_data]
     if needs or spec.data.path is not None:
         from hpt_cli.datasets import check_coverage
 
         return check_coverage(spec.data, spec.date_ranges, spec.rolling,
-                              default_day=spec.today if spec.default_dates else None)
+                              default_day=spec.today if spec.default_dates else None,
+                              architectures=spec.architectures)
     return []
 
 
@@ -211,6 +214,7 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
     r = spec.resources
     kind = options.executor or spec.executor.type
     if kind == "dask":
+        from hpt_cli.executors._dask_task import LOG_LIMIT_VAR
         from hpt_cli.executors.dask import DaskExecutor
 
         scheduler = options.scheduler or spec.executor.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
@@ -225,6 +229,8 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
             needs["GPU"] = float(r.gpus_per_trial)
         env = {var: str(r.cpus_per_trial) for var in THREAD_VARS}
         env["HPT_TORCH_THREADS"] = str(r.cpus_per_trial)
+        if options.log_limit:  # a worker without the run folder cuts the log before it ships it back
+            env[LOG_LIMIT_VAR] = str(options.log_limit)
         modules = sorted({a.partition(":")[0] for a in spec.architectures if ":" in a})  # each worker imports them
         executor = DaskExecutor(scheduler, slots=options.workers, resources_per_job=needs, env=env, imports=modules)
         executor.start()
