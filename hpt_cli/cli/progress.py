@@ -113,7 +113,7 @@ class Progress(RunObserver):
         best = summary.get("best")
         best_text = (f"; best {best['metric']} {best['value']:.6g} (trial {best['trial_id']})"
                      if best else "")
-        status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time"}.get(
+        status = {"interrupted": "interrupted", "time_cap": "stopped at --max-time", "incomplete": "incomplete"}.get(
             summary.get("run_status", summary["status"]), "done")  # run_status: set when the upload failed
         self._line(f"{status}: {c['ok']} ok"
                    + (f", {c['stopped']} stopped early" if c.get("stopped") else "")

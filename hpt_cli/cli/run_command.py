@@ -238,6 +238,10 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
         _auto_next(result.uri, spec, auto, stage, quick, output, say)
     if result.storage_error:
         say(f"error: {result.storage_error}")
+    elif result.summary.get("status") == "incomplete":
+        n = result.counts.get("cancelled", 0)
+        say(f"error: the executor dropped {n} trial{'s' if n != 1 else ''} (no row); run the same command again "
+            f"to run {'them' if n != 1 else 'it'}")
     sys.exit(result.exit_code)
 
 

@@ -176,6 +176,7 @@ class Runner:
         self.grace = grace
         self.monotonic = monotonic
         self.capped = False
+        self.dropped = 0  # trials the executor gave back cancelled unasked: no row, the run is incomplete
         # slot name -> "gpu0" / "gpu0,1" / "cpu" (Dask: "gpu0@host", filled in as trials start), for the rows
         self.devices = {} if devices is None else devices
         self.notes = list(notes)
@@ -298,6 +299,8 @@ class Runner:
         trial, attempt = self._running.pop(result.key)
         if result.status == "cancelled":
             self.counts["cancelled"] += 1
+            if not (self.stop.is_set() or self.capped):  # not asked for: the executor dropped it (Dask)
+                self.dropped += 1
             trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
@@ -423,10 +426,14 @@ class Runner:
 
     def _summarise(self, started: float, interrupted: bool, total: int) -> RunResult:
         failed = self.counts["failed"] + self.counts["timeout"]
+        # the counts speak for the whole folder, which may hold more than a smaller budget asks for
+        total = max(total, failed + self.counts["ok"] + self.counts["stopped"])
         if interrupted:
             code = ExitCode.INTERRUPTED
         elif self.capped:
             code = ExitCode.TIME_CAP
+        elif self.dropped:
+            code = ExitCode.STORAGE  # the executor lost trials: rerunning the command runs them
         elif failed > self.max_failures.allowed(total):
             code = ExitCode.TRIALS_FAILED
         else:
@@ -435,7 +442,8 @@ class Runner:
         summary = {
             "run_id": self.run_id,
             "name": self.spec.name,
-            "status": "interrupted" if interrupted else "time_cap" if self.capped else "complete",
+            "status": ("interrupted" if interrupted else "time_cap" if self.capped
+                       else "incomplete" if self.dropped else "complete"),
             "exit_code": code,
             "total": total,
             "counts": dict(self.counts),
