@@ -12,9 +12,15 @@ While the job runs, `run_job` polls two cancellation signals and kills the job w
 - this task's own state on the worker: when the client cancels the future (a client-side timeout)
   or goes away, the scheduler releases the key and the worker marks the running task cancelled.
 
-Where the job's log folder does not exist on this worker (another machine, no shared filesystem),
-the folder is created here at the same path, and after the job its files come back in the result
-(the client writes them at the same place on its side) and the folder is removed here.
+Whether the job's log folder is the runner's is decided by a marker the client writes into it
+before it submits the task, named for the task's key (`shared_marker`): a name no earlier task
+used, so a folder left behind by a worker that was killed while it staged cannot pass for it.
+Where the marker is not seen (another machine, no shared filesystem), the folder is created here
+at the same path (with `.hpt-staged` in it), and after the job its files come back in the result
+(the log first cut to the run's --log-limit, `HPT_LOG_LIMIT` in `env`; the client writes them at
+the same place on its side) and the folder is removed here. A folder that a task staged here and
+never collected (its worker was killed) is removed and staged again; a folder at that path that
+is neither the runner's nor staged by hpt fails the job (its files would stay on this worker).
 
 GPU: a job that asks for a share of resource "GPU" below 1 gets one GPU of this worker, chosen here
 (CUDA_VISIBLE_DEVICES=<id>, HPT_DEVICE=cuda:0); shares are packed per GPU (0.25 -> four jobs a
@@ -49,8 +55,10 @@ from hpt_cli.executors.local import LocalExecutor
 _POLL_S = 0.2  # how often the task looks at its trial process and its own task state
 _EVENT_POLL_S = 0.5  # how often it asks the scheduler whether the executor's cancel event is set
 _EPS = 1e-9
-STARTED_TOPIC = "hpt-job-started"  # each task start is logged here: {"key": <Dask key>, "worker": <address>}
-PROTOCOL = 2  # run_job's arguments and result; the client refuses workers that speak another
+STARTED_TOPIC = "hpt-job-started"  # each task start: {"key": <Dask key>, "worker": <address>, "host", "gpus"}
+LOG_LIMIT_VAR = "HPT_LOG_LIMIT"  # in `env`: bytes of a shipped log kept (trial_log.cap); not passed to the trial
+STAGED = ".hpt-staged"  # in a folder made for a job: the task's key, then the parent folders made for it
+PROTOCOL = 3  # run_job's arguments, result and staging markers; the client refuses workers that speak another
 
 _gpu_lock = threading.Lock()
 _gpu_use: dict[str, float] = {}  # GPU id -> share in use by jobs on this worker process
@@ -105,16 +113,21 @@ def run_job(
     event = Event(cancel_event)
     if event.is_set():
         return _result(JobStatus.CANCELLED, "cancelled by shutdown", started)
-    worker.log_event(STARTED_TOPIC, {"key": task_key, "worker": worker.address})
-    staged = _stage(log_path)
+    try:
+        staged = _stage(log_path, str(task_key))
+    except _NotTheRunners as exc:
+        return _result(JobStatus.FAILED, f"on the Dask worker {worker.address}: {exc}", started)
+    slot_env = dict(env)
+    limit = slot_env.pop(LOG_LIMIT_VAR, None)
     gpus: list[str] = []
     local = None
     try:
-        slot_env = dict(env)
         if gpu_share:
             gpus = _take_gpus(worker, gpu_share)
             if gpus:
                 slot_env.update(CUDA_VISIBLE_DEVICES=",".join(gpus), HPT_DEVICE="cuda:0")
+        worker.log_event(STARTED_TOPIC, {"key": task_key, "worker": worker.address,
+                                         "host": socket.gethostname(), "gpus": gpus})
         if log_path is not None:
             _note(log_path, f"[hpt] dask worker {worker.address} on {socket.gethostname()}"
                             + (f", GPU {','.join(gpus)}" if gpus else "")
@@ -147,7 +160,11 @@ def run_job(
         if gpus:
             _give_gpus(gpus, gpu_share)
     if staged is not None:
-        out["files"] = _collect(staged)
+        if limit and log_path is not None:  # never ship (or hold) more of the log than the run keeps
+            from hpt_cli.storage.trial_log import cap
+
+            cap(log_path, int(limit))
+        out["files"] = _collect(staged, str(task_key))
     return out
 
 
@@ -213,28 +230,61 @@ def _note(log_path: str, line: str) -> None:
 
 # -- log folders that are not on this machine -------------------------------------------------------
 
-def _stage(log_path: str | None) -> list[Path] | None:
-    """Create the log's folder when it does not exist here. Returns the folders made for it,
-    deepest first (its files are shipped back and these removed), or None when it existed."""
+class _NotTheRunners(Exception):
+    """The job's folder exists on this worker, but it is neither the runner's nor staged by hpt."""
+
+
+def shared_marker(task_key: str) -> str:
+    """The name of the file the client writes into the job's log folder before it submits the
+    task `task_key`: seen there by the task, the folder is the runner's (the same machine, or a
+    shared filesystem). Unique per task, so never stale, and never cached as absent on NFS."""
+    return f".hpt-task-{task_key}"
+
+
+def _stage(log_path: str | None, task_key: str) -> list[Path] | None:
+    """Create the log's folder here unless it is the runner's (its `shared_marker` is there).
+    Returns the folders made for it, deepest first (its files are shipped back and these
+    removed), or None when it is the runner's. A folder an earlier task staged and never
+    collected (its worker was killed) is removed first; one hpt did not make raises
+    _NotTheRunners."""
     if log_path is None:
         return None
     folder = Path(log_path).parent
     with _stage_lock:
-        if folder.is_dir():
+        if (folder / shared_marker(task_key)).exists():
             return None  # same machine or a shared filesystem: files land where they belong
-        made = [folder, *(p for p in folder.parents if not p.exists())]
+        if folder.is_dir():
+            if not (folder / STAGED).is_file():
+                raise _NotTheRunners(
+                    f"{folder} exists here but is not the runner's folder (no shared filesystem), so the "
+                    "trial's files would stay on this worker: remove it there, or give the run another "
+                    "--output (or --spool)")
+            # left by a task whose worker died before it shipped the files back: its folders are ours now
+            inherited = [Path(p) for p in (folder / STAGED).read_text().splitlines()[1:]]
+            shutil.rmtree(folder)
+        else:
+            inherited = []
+        made = [folder, *(p for p in folder.parents if not p.exists() or p in inherited)]
         folder.mkdir(parents=True, exist_ok=True)  # an OSError here fails the task
+        (folder / STAGED).write_text("\n".join([task_key, *map(str, made[1:])]))
     return made
 
 
-def _collect(made: list[Path]) -> list[tuple[str, bytes]]:
-    """Every file under the staged folder as (relative path, bytes); then remove what was made."""
+def _collect(made: list[Path], task_key: str) -> list[tuple[str, bytes]]:
+    """Every file under the staged folder as (relative path, bytes); then remove what was made
+    (unless another task staged the folder again meanwhile)."""
     folder = made[0]
     files = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and path != folder / STAGED:
             files.append((path.relative_to(folder).as_posix(), path.read_bytes()))
     with _stage_lock:
+        try:
+            ours = (folder / STAGED).read_text().partition("\n")[0] == task_key
+        except OSError:
+            ours = True
+        if not ours:
+            return files
         shutil.rmtree(folder, ignore_errors=True)
         for parent in made[1:]:  # only folders made for it, and only once empty
             try:

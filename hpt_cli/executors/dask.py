@@ -59,6 +59,7 @@ class _Running:
     starts: list[tuple[float, str]] = field(default_factory=list)  # (time.time(), worker) of each start
     resubmits: int = 0  # times hpt submitted it again after the scheduler lost it
     resubmitted: bool = False  # submitted again and not started since
+    device: str = ""  # "gpu1@host" / "cpu@host" of the task's last start; "": it never started
 
 
 def _notice(text: str) -> None:
@@ -81,8 +82,9 @@ class DaskExecutor(Executor):
         `start()` refuses workers that cannot find them, as it refuses another hpt version.
     notify: called with a line to show the user (no worker can run a trial now, and when one
         can again); default: stderr.
-    devices: slot -> "gpu1@host" / "cpu@host" of the job that slot ran last, set before its
-        result is handed out (what the rows' `device` column holds).
+    devices: slot -> "gpu1@host" / "cpu@host" of the job that slot ran last, set before each of
+        its results is handed out (what the rows' `device` column holds): where the job's task
+        last started, also for a timeout, a crash or a lost task; "" for one that never started.
     """
 
     def __init__(
@@ -111,7 +113,7 @@ class DaskExecutor(Executor):
         self._client: Any = None
         self._event_name = f"hpt-cancel-{uuid.uuid4().hex}"
         self._running: dict[str, _Running] = {}  # job key -> running job
-        self._start_events: deque[tuple[float, float, str, str]] = deque()  # filled on the client's loop
+        self._start_events: deque[tuple[float, float, str, str, str]] = deque()  # filled on the client's loop
         self._done: list[JobResult] = []
         self._capacity = (0, -1e9)  # (slots, time.monotonic() when read)
         self._workers: dict[str, Any] = {}  # address -> the scheduler's info, as last read
@@ -222,11 +224,12 @@ class DaskExecutor(Executor):
         from hpt_cli.executors._dask_task import PROTOCOL, run_job
 
         payload = pickle.dumps(job.payload, protocol=pickle.HIGHEST_PROTOCOL)
+        key = f"hpt-{job.key}-{uuid.uuid4().hex[:12]}"
+        _mark(job.log_path, key)  # before the task can start: its folder is this runner's
         return self._client.submit(
             run_job, job.key, job.func, payload, job.timeout, job.log_path, self.env,
             self.resources.get("GPU"), self._event_name, PROTOCOL,
-            key=f"hpt-{job.key}-{uuid.uuid4().hex[:12]}", pure=False,
-            resources=self.resources or None,
+            key=key, pure=False, resources=self.resources or None,
         )
 
     def _wait_futures(self, futures: list[Any], timeout: float, return_when: str) -> None:
@@ -378,6 +381,7 @@ class DaskExecutor(Executor):
             return  # looked at again once the client has reconnected or given up
         if state == "running" and running.resubmits < _MAX_RESUBMITS:
             self._subscribe()
+            _unmark(running.job.log_path, running.future.key)
             running.future = self._submit_task(running.job)
             running.resubmits += 1
             running.resubmitted = True
@@ -392,13 +396,14 @@ class DaskExecutor(Executor):
         thread: only queue it; the caller's thread reads the queue (`_read_starts`)."""
         at, msg = event
         if isinstance(msg, dict) and "key" in msg:
-            self._start_events.append((time.monotonic(), at, msg["key"], str(msg.get("worker", "?"))))
+            device = _device(str(msg.get("host") or "?"), list(msg.get("gpus") or []))
+            self._start_events.append((time.monotonic(), at, msg["key"], str(msg.get("worker", "?")), device))
 
     def _read_starts(self) -> None:
         """Each start restarts the job's timeout backstop; a start after an earlier one (its worker
         was lost, or hpt submitted it again after the scheduler lost it) is said in the job's log."""
         while self._start_events:
-            mono, at, task_key, worker = self._start_events.popleft()
+            mono, at, task_key, worker, device = self._start_events.popleft()
             running = next((r for r in self._running.values() if r.future.key == task_key), None)
             if running is None:
                 continue
@@ -409,6 +414,7 @@ class DaskExecutor(Executor):
                 append_note(running.job.log_path, f"{why}; the trial runs again from the start on {worker}")
             running.started = (mono, worker)
             running.starts.append((at, worker))
+            running.device = device
             running.resubmitted = False
 
     def _deadline(self, running: _Running) -> float | None:
@@ -429,7 +435,9 @@ class DaskExecutor(Executor):
         return running.future.key in (where.get(worker) or ())
 
     def _forget(self, key: str) -> _Running:
-        return self._running.pop(key)
+        running = self._running.pop(key)
+        _unmark(running.job.log_path, running.future.key)
+        return running
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -455,9 +463,7 @@ class DaskExecutor(Executor):
             files = out.pop("files", None)
             if files is not None and running.job.log_path is not None:
                 _unpack(files, running.job.log_path)
-            host = out.get("host") or "?"
-            gpus = out.get("gpus") or []
-            self.devices[running.slot] = f"gpu{','.join(gpus)}@{host}" if gpus else f"cpu@{host}"
+            self.devices[running.slot] = _device(out.get("host") or "?", out.get("gpus") or [])
             started_at = running.starts[0][0] if len(running.starts) > 1 else out["started_at"]
             return JobResult(
                 running.job.key, JobStatus(out["status"]), out["value"], out["error"],
@@ -477,6 +483,7 @@ class DaskExecutor(Executor):
     def _ended(self, running: _Running, status: JobStatus, error: str,
                traceback: str | None = None) -> JobResult:
         started_at = running.starts[0][0] if running.starts else running.submitted_at
+        self.devices[running.slot] = running.device  # where it last started ("" if it never did)
         return JobResult(running.job.key, status, error=error, traceback=traceback,
                          worker=running.slot, started_at=started_at, ended_at=time.time())
 
@@ -553,6 +560,31 @@ def _connect(address: str, timeout: float) -> Any:
                 raise
 
     return _BoundedClient(address, timeout=timeout, set_as_default=False)
+
+
+def _device(host: str, gpus: list[str]) -> str:
+    """The `device` label of a task that ran on `host` with `gpus`: gpu0,1@host or cpu@host."""
+    return f"gpu{','.join(gpus)}@{host}" if gpus else f"cpu@{host}"
+
+
+def _mark(log_path: str | None, task_key: str) -> None:
+    """Write the task's `shared_marker` into the job's log folder, where that exists here: a worker
+    that sees it writes into the folder directly; one that does not stages the files and ships
+    them back. A dot file: the gs:// mirror never uploads it."""
+    from hpt_cli.executors._dask_task import shared_marker
+
+    if log_path is None:
+        return
+    with contextlib.suppress(OSError):  # no folder here: the worker stages it, as on another machine
+        (Path(log_path).parent / shared_marker(task_key)).touch()
+
+
+def _unmark(log_path: str | None, task_key: str) -> None:
+    from hpt_cli.executors._dask_task import shared_marker
+
+    if log_path is not None:
+        with contextlib.suppress(OSError):
+            (Path(log_path).parent / shared_marker(task_key)).unlink()
 
 
 def _describe(exc: BaseException) -> str:

@@ -178,3 +178,11 @@ def sleepy(params: dict, ctx) -> dict[str, float]:
     (ctx.artifact_dir / "pid").write_text(str(os.getpid()))
     time.sleep(float(params["seconds"]))
     return {"val_mse": float(params["value"])}
+
+
+def chatty(payload: dict) -> int:
+    """A job (not a trial) that prints `lines` numbered lines of 100 bytes to its log."""
+    line = "x" * 90
+    for i in range(int(payload["lines"])):
+        print(f"{i:08d} {line}")
+    return int(payload["lines"])

@@ -220,6 +220,9 @@ def test_dask_giving_up_on_a_task_is_a_crashed_result(tmp_path):
         cluster.kill_worker(_parent(trial_pid))
         [r] = ex.wait(timeout=10)
         assert r.status == "crashed" and r.error.startswith("KilledWorker: ")
+        import socket
+
+        assert ex.devices[r.worker] == f"cpu@{socket.gethostname()}"  # where it ran, not an earlier job's
         assert wait_until(lambda: not alive(trial_pid))
         assert ex.shutdown() == []
 
@@ -314,3 +317,91 @@ def test_a_trial_whose_module_the_worker_cannot_import_names_the_worker(dask_clu
     assert row["error"].endswith("put the folder that holds it on that worker's PYTHONPATH (or start the worker "
                                  "in it), or install it there")
     assert "run hpt from the folder" not in (Path(result.uri) / row["artifact_dir"] / "log.txt").read_text()
+
+
+# -- review findings 3, 5, 6: staging, --log-limit, the device of every result ---------------------
+
+def _shipped(monkeypatch) -> list[tuple[str, bytes]]:
+    """The files the workers ship back (DaskExecutor's `_unpack`, which still writes them)."""
+    from hpt_cli.executors import dask as dask_module
+
+    shipped: list[tuple[str, bytes]] = []
+    unpack = dask_module._unpack
+    monkeypatch.setattr(dask_module, "_unpack", lambda files, log_path: (shipped.extend(files),
+                                                                       unpack(files, log_path)))
+    return shipped
+
+
+def test_a_folder_a_killed_worker_left_staged_is_staged_again_and_its_files_come_back(dask_cluster, tmp_path,
+                                                                                     monkeypatch):
+    from hpt_cli.executors import _dask_task
+    from hpt_cli.executors import dask as dask_module
+
+    log = tmp_path / "run" / "trials" / "t1" / "log.txt"
+    _dask_task._stage(str(log), "hpt-t1-killed")  # what a worker SIGKILLed mid-trial leaves on its box
+    log.write_text("the killed attempt\n")
+    monkeypatch.setattr(dask_module, "_mark", lambda log_path, key: None)  # the runner is on another machine
+    shipped = _shipped(monkeypatch)
+    with DaskExecutor(dask_cluster.address, slots=1) as ex:
+        [r] = run_all(ex, [job("t1", "write_output", log_path=str(log))])
+    assert r.status == "ok"
+    assert [name for name, _ in shipped] == ["log.txt"]  # not kept on the worker as a "shared" folder
+    assert "from fd 2" in log.read_text() and "the killed attempt" not in log.read_text()
+
+
+def test_the_runner_s_own_folder_is_written_in_place_and_keeps_no_marker(dask_cluster, tmp_path, monkeypatch):
+    shipped = _shipped(monkeypatch)
+    with DaskExecutor(dask_cluster.address, slots=1) as ex:
+        [r] = run_all(ex, [job("here", "write_output", log_path=str(tmp_path / "log.txt"))])
+    assert r.status == "ok" and shipped == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
+
+
+def test_a_log_shipped_from_a_worker_is_cut_to_the_run_s_log_limit_there(dask_cluster, tmp_path, monkeypatch):
+    from hpt_cli.executors.base import Job
+
+    shipped = _shipped(monkeypatch)
+    log = tmp_path / "elsewhere" / "log.txt"  # absent, as on another machine
+    limit = 64 * 1024
+    with DaskExecutor(dask_cluster.address, slots=1, env={"HPT_LOG_LIMIT": str(limit)}) as ex:
+        [r, e] = run_all(ex, [Job("chatty", "tests.executors.dask_cluster:chatty", {"lines": 20_000},
+                                  log_path=str(log)),
+                              job("env", "getenv", ["HPT_LOG_LIMIT"])])
+    assert r.status == "ok" and r.value == 20_000  # 2 MB written on the worker
+    [(name, data)] = shipped
+    assert name == "log.txt" and len(data) <= limit + 200
+    assert b" bytes of this log left out here (" in data and data.rstrip().endswith(b"00019999 " + b"x" * 90)
+    assert e.value == {"HPT_LOG_LIMIT": None}  # for the worker's task, not in the trial's environment
+
+
+def test_hpt_run_sends_its_log_limit_to_the_dask_workers(dask_cluster):
+    from hpt_cli.runner import RunOptions, make_executor
+
+    spec = parse_spec(json.dumps(RIDGE))
+    executor, *_ = make_executor(spec, RunOptions(executor="dask", scheduler=dask_cluster.address,
+                                                  log_limit=12345), 1)
+    executor.shutdown()
+    assert executor.env["HPT_LOG_LIMIT"] == "12345"
+    executor, *_ = make_executor(spec, RunOptions(executor="dask", scheduler=dask_cluster.address,
+                                                  log_limit=None), 1)
+    executor.shutdown()
+    assert "HPT_LOG_LIMIT" not in executor.env
+
+
+def test_a_backstop_timeout_names_where_its_task_last_started(dask_cluster, tmp_path, monkeypatch):
+    import socket
+
+    from hpt_cli.executors import dask as dask_module
+
+    ex = DaskExecutor(dask_cluster.address, slots=1, resources_per_job={"CPU": 1, "GPU": 1})
+    ex.start()
+    ex.devices["w0"] = "gpu9@an-earlier-job"
+    pid_file = tmp_path / "pid"
+    ex.submit(job("slow", "sleep", {"seconds": 60, "pid_file": str(pid_file)}, timeout=120))
+    read_pids(pid_file)
+    monkeypatch.setattr(dask_module, "_BACKSTOP_S", -120.0)  # the client-side deadline: the task's start
+    [r] = ex.wait(timeout=30)  # a result the executor makes itself, not one the worker sent
+    assert r.status == "timeout"
+    gpu, _, host = ex.devices[r.worker].partition("@")
+    assert gpu.startswith("gpu") and gpu != "gpu9" and host == socket.gethostname()
+    assert ex.shutdown() == []

@@ -253,7 +253,7 @@ def test_workers_of_another_hpt_version_or_without_the_spec_s_module_are_refused
             ex.start()
         assert info.value.exit_code == ExitCode.USAGE
         assert f"{address} runs hpt " in str(info.value)
-        assert str(info.value).endswith("this hpt is 9.9.9 (protocol 2): install hpt 9.9.9 there")
+        assert str(info.value).endswith("this hpt is 9.9.9 (protocol 3): install hpt 9.9.9 there")
 
 
 def test_a_worker_without_hpt_is_refused_at_start_not_waited_for(tmp_path):
