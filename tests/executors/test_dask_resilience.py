@@ -183,25 +183,37 @@ def test_a_scheduler_that_stays_gone_ends_the_run_with_exit_4_and_no_rows_for_th
 # -- every worker gone (findings 2, 7, 8) ------------------------------------------------------------
 
 def test_a_trial_whose_only_worker_died_is_not_timed_out_and_runs_on_the_next_worker(tmp_path, monkeypatch):
-    monkeypatch.setattr(dask_module, "_BACKSTOP_S", 0.5)  # the client-side deadline: timeout + 0.5 s
+    """No wall-clock margins: the trial's timeout (60 s) is far above its 2 s sleep. Once the
+    scheduler has dropped the dead worker, the client-side deadline is moved into the past
+    (the hook runs on the runner's thread, so the executor cannot look meanwhile); the test then
+    waits until the executor has seen it pass and restarted the clock (`started` is None) instead
+    of timing the trial out, and only then adds the next worker, with the backstop as shipped."""
     out = tmp_path / "out"
     notes: list[str] = []
     with DaskCluster(tmp_path / "cluster", workers=1, nthreads=1, resources="CPU=1") as cluster:
         state: dict[str, float] = {}
+        executor = DaskExecutor(cluster.address, resources_per_job={"CPU": 1}, notify=notes.append)
+        backstop = dask_module._BACKSTOP_S
 
-        def kill_then_wait_past_the_deadline(running):
-            pids = started_pids(out)
-            if "killed" not in state and pids:
+        def kill_then_let_the_deadline_pass(running):
+            if "killed" not in state and started_pids(out):
                 cluster.kill_worker(cluster.worker_pids()[0])
                 state["killed"] = time.monotonic()
                 state["killed_at"] = time.time()
-            elif "killed" in state and "added" not in state and time.monotonic() > state["killed"] + 4 + 0.5 + 2:
-                cluster.add_worker("second")  # well past where the old backstop gave the trial up
-                state["added"] = time.monotonic()
+                assert wait_until(lambda: cluster.worker_count() == 0, timeout=30)
+                monkeypatch.setattr(dask_module, "_BACKSTOP_S", -60.0)  # the deadline: the task's start
+            elif "killed" in state and "added" not in state:
+                [job] = executor._running.values()
+                waited = time.monotonic() - state["killed"] > 120  # bounded: the asserts below then fail
+                if (job.started is None and notes) or waited:  # the deadline passed, no timeout was given
+                    state["reset"] = float(job.started is None)
+                    monkeypatch.setattr(dask_module, "_BACKSTOP_S", backstop)
+                    cluster.add_worker("second")
+                    state["added"] = time.monotonic()
 
-        executor = DaskExecutor(cluster.address, resources_per_job={"CPU": 1}, notify=notes.append)
-        result = make_runner(out, sleepy_spec("lost", [1], 2.0, timeout="4s"), executor,
-                             [Hook(kill_then_wait_past_the_deadline)]).run()
+        result = make_runner(out, sleepy_spec("lost", [1], 2.0, timeout="60s"), executor,
+                             [Hook(kill_then_let_the_deadline_pass)]).run()
+    assert state["reset"] == 1.0  # the executor saw the deadline pass while no worker had the task
     [row] = rows_of(out)
     assert (row["status"], row["attempts"], result.exit_code) == ("ok", "1", ExitCode.OK)
     assert f"dask: no Dask worker is connected to {cluster.address}" in notes[0]
