@@ -25,7 +25,13 @@ is neither the runner's nor staged by hpt fails the job (its files would stay on
 GPU: a job that asks for a share of resource "GPU" below 1 gets one GPU of this worker, chosen here
 (CUDA_VISIBLE_DEVICES=<id>, HPT_DEVICE=cuda:0); shares are packed per GPU (0.25 -> four jobs a
 GPU). A share of 1 or more gets ceil(share) whole GPUs (CUDA_VISIBLE_DEVICES=<id>,<id>...). The ids
-are the worker's own CUDA_VISIBLE_DEVICES, else 0..n-1 for the worker's GPU resource n.
+are the worker's own CUDA_VISIBLE_DEVICES, else 0..n-1 for the worker's GPU resource n. The rest of
+the device environment is what a local slot gets from hpt_cli.devices.placement.plan for the same
+share of the same GPUs: CUDA_DEVICE_ORDER=PCI_BUS_ID, and for a share 1/k placement's memory cap
+HPT_GPU_MEMORY_MIB (1/k of the GPU's memory), from the GPU's memory as hpt_cli.devices.inventory.detect()
+(nvidia-smi, or HPT_FAKE_GPUS) saw it at this worker process's first GPU job; a GPU it does not
+list gets no cap, and an HPT_GPU_MEMORY_MIB in `env` (gpu_memory_per_trial) wins. A job without GPUs sees none (CUDA_VISIBLE_DEVICES="",
+HPT_DEVICE=cpu), as a local CPU slot.
 
 `probe(modules)` is what the client runs on every worker before the first job (`Client.run`): this
 worker's hpt version and PROTOCOL (the arguments `run_job` takes), and which of the modules the
@@ -49,6 +55,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hpt_cli.devices.inventory import Gpu, Inventory, detect
+from hpt_cli.devices.placement import THREAD_VARS, plan
+from hpt_cli.errors import HptError
 from hpt_cli.executors.base import Job, JobStatus
 from hpt_cli.executors.local import LocalExecutor
 
@@ -62,6 +71,7 @@ PROTOCOL = 3  # run_job's arguments, result and staging markers; the client refu
 
 _gpu_lock = threading.Lock()
 _gpu_use: dict[str, float] = {}  # GPU id -> share in use by jobs on this worker process
+_known_gpus: dict[str, Gpu] | None = None  # GPU id -> what detect() says of it, read once per worker process
 _stage_lock = threading.Lock()
 
 
@@ -124,8 +134,7 @@ def run_job(
     try:
         if gpu_share:
             gpus = _take_gpus(worker, gpu_share)
-            if gpus:
-                slot_env.update(CUDA_VISIBLE_DEVICES=",".join(gpus), HPT_DEVICE="cuda:0")
+        slot_env.update(_device_env(worker, gpus, gpu_share or 0.0, slot_env))
         worker.log_event(STARTED_TOPIC, {"key": task_key, "worker": worker.address,
                                          "host": socket.gethostname(), "gpus": gpus})
         if log_path is not None:
@@ -325,6 +334,48 @@ def _take_gpus(worker: Any, share: float) -> list[str]:
         for gpu in taken:
             _gpu_use[gpu] = _gpu_use.get(gpu, 0.0) + min(share, 1.0)
     return taken
+
+
+def _device_env(worker: Any, gpus: list[str], share: float, env: Mapping[str, str]) -> dict[str, str]:
+    """The device variables of a job given `gpus` (this worker's ids) for `share`: those of the slot
+    hpt_cli.devices.placement.plan makes for that share of those GPUs (CUDA_DEVICE_ORDER, HPT_DEVICE,
+    HPT_GPU_MEMORY_MIB: its cap for 1/k of the GPU), with CUDA_VISIBLE_DEVICES naming the ids as this
+    worker does. No cap where this worker's inventory does not list a GPU, plan has none for the
+    share (not 1/k: Dask packs 0.3 all the same), or `env` holds one (gpu_memory_per_trial). No
+    GPU: a CPU slot's variables (CUDA_VISIBLE_DEVICES="", HPT_DEVICE=cpu)."""
+    known = _gpus_of(worker) if gpus else {}
+    measured = all(g in known for g in gpus)
+    inventory = Inventory(gpus=tuple(known[g] if measured else _unknown(i) for i, g in enumerate(gpus)), cpus=1)
+    slot = None
+    if measured and 0 < share < 1:
+        try:
+            [slot] = plan(inventory, share, workers=1)
+        except (ValueError, HptError):  # not 1/k, or no room by the memory read at the worker's first GPU job
+            slot = None
+    if slot is None:  # whole GPUs (no cap), or a CPU slot
+        [slot] = plan(inventory, float(len(gpus)), workers=1)
+    out = {k: v for k, v in slot.env.items() if k not in THREAD_VARS and k != "HPT_TORCH_THREADS"}
+    if gpus:
+        out["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    if "HPT_GPU_MEMORY_MIB" in env:
+        out.pop("HPT_GPU_MEMORY_MIB", None)
+    return out
+
+
+def _unknown(index: int) -> Gpu:
+    """A GPU this worker's inventory does not list (its memory unknown): placed as a whole GPU only."""
+    return Gpu(index=index, uuid="", name="", memory_total_mib=0, memory_free_mib=0, memory_used_mib=0,
+               utilization_pct=None)
+
+
+def _gpus_of(worker: Any) -> dict[str, Gpu]:
+    """This worker's GPU ids -> the GPUs detect() lists for them (nvidia-smi, or HPT_FAKE_GPUS; in
+    the worker's CUDA_VISIBLE_DEVICES order), read on the first GPU job of this process."""
+    global _known_gpus
+    if _known_gpus is None:  # not under _gpu_lock: nvidia-smi may take seconds; two first jobs agree
+        _known_gpus = {i: g for i, g in zip(_gpu_ids(worker), detect().gpus)
+                       if i == str(g.index) or (i.startswith("GPU-") and g.uuid.startswith(i))}
+    return _known_gpus
 
 
 def _give_gpus(gpus: list[str], share: float) -> None:

@@ -405,3 +405,74 @@ def test_a_backstop_timeout_names_where_its_task_last_started(dask_cluster, tmp_
     gpu, _, host = ex.devices[r.worker].partition("@")
     assert gpu.startswith("gpu") and gpu != "gpu9" and host == socket.gethostname()
     assert ex.shutdown() == []
+
+
+# -- a trial's device environment, as a local slot's (finding 5) ----------------------------------
+
+DEVICE_VARS = ["CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "HPT_DEVICE", "HPT_GPU_MEMORY_MIB"]
+MIXED_GPUS = {"HPT_FAKE_GPUS": "A100:40GiB,H100:80GiB", "CUDA_VISIBLE_DEVICES": "1,0"}  # the 80 GiB one first
+
+
+@pytest.fixture(scope="module")
+def hpt_worker_cluster(tmp_path_factory):
+    """A scheduler and one `hpt worker` on two fake GPUs of different sizes, the larger (nvidia-smi's 1)
+    listed first by the user's CUDA_VISIBLE_DEVICES."""
+    from tests.helpers import HPT
+
+    with DaskCluster(tmp_path_factory.mktemp("dask-gpus"), workers=0) as cluster:
+        cluster.add_worker("hpt-worker", [HPT, "worker", cluster.address, "--name", "gpus"], MIXED_GPUS)
+        cluster.wait_for_workers(1)
+        yield cluster
+
+
+def test_hpt_worker_and_its_gpu_trials_number_gpus_as_nvidia_smi_does(hpt_worker_cluster):
+    from distributed import Client
+
+    from tests.executors.jobs import getenv
+
+    with Client(hpt_worker_cluster.address, timeout=10, set_as_default=False) as client:
+        [own] = client.run(getenv, ["CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES"]).values()
+    assert own == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1,0"}  # the worker's environment
+    with DaskExecutor(hpt_worker_cluster.address, resources_per_job={"CPU": 1, "GPU": 1}) as ex:
+        [r] = run_all(ex, [job("whole", "getenv", DEVICE_VARS)])
+    assert r.value == {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "HPT_DEVICE": "cuda:0",
+                       "HPT_GPU_MEMORY_MIB": None}  # a whole GPU has no cap, as locally
+
+
+def test_a_share_of_a_gpu_is_capped_at_that_share_of_its_gpu_s_memory(hpt_worker_cluster):
+    with DaskExecutor(hpt_worker_cluster.address, resources_per_job={"CPU": 1, "GPU": 0.25}) as ex:
+        [r] = run_all(ex, [job("quarter", "getenv", DEVICE_VARS)])
+    assert r.value == {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "HPT_DEVICE": "cuda:0",
+                       "HPT_GPU_MEMORY_MIB": "20480"}  # 80 GiB // 4, the 40 GiB GPU would give 10240
+    given = {"HPT_GPU_MEMORY_MIB": "6144"}  # gpu_memory_per_trial, sent with the task: it wins, as locally
+    with DaskExecutor(hpt_worker_cluster.address, resources_per_job={"CPU": 1, "GPU": 0.5}, env=given) as ex:
+        [r] = run_all(ex, [job("given", "getenv", DEVICE_VARS)])
+    assert r.value["HPT_GPU_MEMORY_MIB"] == "6144" and r.value["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_a_cpu_trial_on_a_gpu_worker_sees_no_gpu(hpt_worker_cluster):
+    with DaskExecutor(hpt_worker_cluster.address, resources_per_job={"CPU": 1}) as ex:
+        [r] = run_all(ex, [job("cpu", "getenv", DEVICE_VARS)])
+    assert r.value["CUDA_VISIBLE_DEVICES"] == "" and r.value["HPT_DEVICE"] == "cpu"
+    assert r.value["HPT_GPU_MEMORY_MIB"] is None
+
+
+def test_a_share_of_a_gpu_the_worker_cannot_measure_has_no_cap(dask_cluster):
+    # `dask worker --resources GPU=1` on a box without nvidia-smi (or HPT_FAKE_GPUS): the GPU's memory is unknown
+    with DaskExecutor(dask_cluster.address, resources_per_job={"CPU": 1, "GPU": 0.5}) as ex:
+        [r] = run_all(ex, [job("half", "getenv", DEVICE_VARS)])
+    assert r.value["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and r.value["HPT_DEVICE"] == "cuda:0"
+    assert r.value["HPT_GPU_MEMORY_MIB"] is None
+
+
+def test_hpt_worker_print_sets_the_pci_bus_order_with_the_gpus(monkeypatch):
+    from click.testing import CliRunner
+
+    from hpt_cli.cli import cli
+
+    out = CliRunner().invoke(cli, ["worker", "tcp://10.0.0.1:8786", "--name", "box", "--print"],
+                             env={"HPT_FAKE_GPUS": "2x24G", "CUDA_VISIBLE_DEVICES": None})
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=0,1 ")
+    out = CliRunner().invoke(cli, ["worker", "tcp://10.0.0.1:8786", "--print"], env={"HPT_FAKE_GPUS": "none"})
+    assert "CUDA_" not in out.output  # no GPU: nothing to number
