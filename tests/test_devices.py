@@ -230,6 +230,11 @@ def invoke(*args: str, **environ: str):
     return CliRunner().invoke(GROUP, ["devices", *args], env={**base, **environ})
 
 
+def placement(output: str) -> list[str]:
+    """The slot lines of `hpt devices` output, without notes (which depend on this machine's CPUs)."""
+    return [line for line in output.splitlines() if not line.startswith("note: ")][-2:]
+
+
 def test_devices_lists_gpus_and_cpus():
     result = invoke(HPT_FAKE_GPUS="A100:40GiB,A100:40GiB:10GiB")
     assert result.exit_code == 0, result.output
@@ -246,7 +251,7 @@ def test_devices_without_gpu_and_with_a_placement():
     assert result.exit_code == 0 and result.output.startswith("no GPU found (nvidia-smi not on PATH)\nCPUs: ")
     result = invoke("--gpus", "1,2", "--gpus-per-trial", "0.25", "--cpus-per-trial", "2", HPT_FAKE_GPUS="4x80GiB")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-2:] == ["8 slots: gpu1 x4, gpu2 x4",
+    assert placement(result.output) == ["8 slots: gpu1 x4, gpu2 x4",
                                                "each trial: 1/4 of a GPU, up to 20480 MiB, 2 CPU threads"]
 
 
@@ -260,3 +265,29 @@ def test_devices_errors():
     assert ("error: resources.gpus_per_trial is 0.5 but no GPU was found (nvidia-smi not on PATH); "
             "use --gpus none to run on CPUs") in result.output
     assert "hpt devices --gpus 0,2" in CliRunner().invoke(GROUP, ["devices", "--help"]).output
+
+
+def test_memory_alone_places_by_free_memory_in_plan_run_and_hpt_devices():
+    # review #2: `hpt devices` refused gpu_memory_per_trial without a share while `hpt run` ran on CPUs
+    fake_env = {"HPT_FAKE_GPUS": "2xH100:80GiB:30GiB"}
+    _, slots = plan_run(0, 1, workers=4, gpu_memory_per_trial="20GiB", env=fake_env)
+    assert [(s.label, s.env["HPT_GPU_MEMORY_MIB"]) for s in slots] == [("gpu0", "20480"), ("gpu1", "20480")] * 2
+    _, slots = plan_run(0, 1, gpu_memory_per_trial="20GiB", gpus="none", env=fake_env)
+    assert {s.label for s in slots} == {"cpu"}
+    for args in (["--gpu-memory-per-trial", "20GiB"], ["--gpus-per-trial", "0", "--gpu-memory-per-trial", "20GiB"]):
+        result = invoke(*args, "-j", "4", **fake_env)
+        assert result.exit_code == 0, result.output
+        assert placement(result.output) == [
+            "4 slots: gpu0 x2, gpu1 x2", "each trial: 20480 MiB of a GPU (by free memory, capped there), 1 CPU thread"]
+
+
+def test_devices_refuses_less_than_a_mib_and_notes_oversubscription():
+    result = invoke("--gpus-per-trial", "0.5", "--gpu-memory-per-trial", "100KiB", HPT_FAKE_GPUS="2x80GiB")
+    assert result.exit_code == 2
+    assert ("error: Invalid value for '--gpu-memory-per-trial': expected a GPU memory size of at least 1MiB, such "
+            "as 6GiB, got '100KiB'") in result.output
+    cpus = len(os.sched_getaffinity(0))
+    result = invoke("--gpus-per-trial", "0", "--cpus-per-trial", str(cpus + 1))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].startswith(f"note: cpus_per_trial is {cpus + 1} but this process may use "
+                                                     f"only {cpus} usable CPU")

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from hpt_cli.devices import Gpu, Inventory, describe, fake, plan
+from hpt_cli.devices import Gpu, Inventory, describe, fake, notes, plan
 from hpt_cli.devices.placement import THREAD_VARS
 from hpt_cli.errors import HptError
 from hpt_cli.executors import Job, LocalExecutor
@@ -127,8 +127,19 @@ def test_bad_resources_raise_value_error():
         plan(FOUR, 1, cpus_per_trial=0)
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         plan(FOUR, 1, workers=0)
-    with pytest.raises(ValueError, match="needs gpus_per_trial > 0 or 'auto'"):
-        plan(FOUR, 0, gpu_memory_per_trial_mib=1024)
+    with pytest.raises(ValueError, match="gpu_memory_per_trial must be a positive number of MiB"):
+        plan(FOUR, 0.5, gpu_memory_per_trial_mib=0)
+
+
+def test_memory_alone_is_auto_by_that_memory():
+    # review #2: gpu_memory_per_trial with gpus_per_trial 0 ran every trial on a CPU slot, silently
+    alone = plan(FOUR, 0, gpu_memory_per_trial_mib=6144)
+    assert [(s.label, s.env) for s in alone] == [(s.label, s.env) for s in plan(FOUR, "auto",
+                                                                               gpu_memory_per_trial_mib=6144)]
+    assert len(alone) == 16 and {s.env["HPT_GPU_MEMORY_MIB"] for s in alone} == {"6144"}
+    assert describe(alone)[1] == "each trial: 6144 MiB of a GPU (by free memory, capped there), 1 CPU thread"
+    with pytest.raises(HptError, match="gpus_per_trial is auto but no GPU was found"):
+        plan(Inventory(gpus=(), cpus=4), 0, gpu_memory_per_trial_mib=6144)
 
 
 def test_a_gpu_asked_for_on_a_machine_without_one_is_one_clear_line():
@@ -141,6 +152,49 @@ def test_a_gpu_asked_for_on_a_machine_without_one_is_one_clear_line():
         plan(Inventory(gpus=(), cpus=4), "auto")
     with pytest.raises(HptError, match=r"gpus_per_trial is 4 but this machine has 2 GPUs to give"):
         plan(fake("2x80GiB", cpus=4), 4)
+
+
+def test_a_share_is_capped_by_free_memory_too():
+    # review #8: total // k ignored memory other processes hold; each slot gets min(total, free) // k
+    mixed = fake("H100:80GiB:30GiB,A100:40GiB", cpus=16)
+    slots = plan(mixed, 0.5)
+    assert [(s.label, s.memory_mib) for s in slots] == [("gpu0", 25600), ("gpu1", 20480)] * 2
+    assert [s.env["HPT_GPU_MEMORY_MIB"] for s in slots[:2]] == ["25600", "20480"]
+    unknown = Inventory(gpus=(Gpu(0, "GPU-a", "H100", 81559, 0, 0, None),), cpus=4)  # nvidia-smi [N/A]
+    assert [s.memory_mib for s in plan(unknown, 0.5)] == [40779, 40779]
+    full = Inventory(gpus=(Gpu(0, "GPU-a", "A", 40960, 0, 40960, 100), Gpu(1, "GPU-b", "A", 40960, 1000, 39960, 0)),
+                     cpus=4)
+    assert [(s.label, s.memory_mib) for s in plan(full, 0.25)] == [("gpu1", 250)] * 4  # a full GPU gets no slot
+
+
+def test_describe_lists_caps_per_gpu_and_what_auto_admits():
+    # review #9: only the first slot was described ("up to 40779 MiB"; "1/40 of a GPU" for auto)
+    mixed = fake("H100:81559:1024,A100:40960:30000", cpus=16)
+    assert describe(plan(mixed, 0.5, cpus_per_trial=2))[1] == (
+        "each trial: 1/2 of a GPU (up to 40267 MiB on gpu0, 5480 MiB on gpu1), 2 CPU threads")
+    assert describe(plan(fake("4x80GiB,40GiB", cpus=16), 1 / 4))[1] == (
+        "each trial: 1/4 of a GPU (up to 20480 MiB on gpu0, gpu1, gpu2, gpu3, 10240 MiB on gpu4), 1 CPU thread")
+    assert describe(plan(fake("2xH100:80GiB:30GiB", cpus=16), "auto"))[1] == (
+        "each trial: 2048 MiB of a GPU (by free memory), 1 CPU thread")
+    assert describe(plan(fake("2x81559", cpus=16), "auto", gpu_memory_per_trial_mib=20480))[1] == (
+        "each trial: 20480 MiB of a GPU (by free memory, capped there), 1 CPU thread")
+    assert describe(plan(FOUR, 1, gpu_memory_per_trial_mib=6144))[1] == "each trial: a GPU, up to 6144 MiB, 1 CPU thread"
+
+
+def test_notes_say_when_threads_outnumber_the_usable_cpus():
+    # review #7: cpus_per_trial above the affinity mask, and GPU slots x threads above it, were silent
+    one = Inventory(gpus=(), cpus=1)
+    assert notes(plan(one, 0, cpus_per_trial=3), 1) == [
+        "note: cpus_per_trial is 3 but this process may use only 1 usable CPU (its affinity mask), which each "
+        "trial's 3 threads share; set --cpus-per-trial (or resources.cpus_per_trial) to at most 1"]
+    two = fake("4x80GiB", cpus=2)
+    assert notes(plan(two, 0.5, cpus_per_trial=2), 2) == [
+        "note: 8 GPU slots x 2 CPU threads = 16 threads on 2 usable CPUs, so trials share them; set -j 1 to keep "
+        "within them"]
+    assert notes(plan(two, 1, workers=2, cpus_per_trial=2), 2)[0].endswith(
+        "set -j 1 or --cpus-per-trial 1 to keep within them")
+    assert notes(plan(two, 1, workers=2), 2) == [] and notes(plan(two, 0), 2) == []
+    assert notes(plan(fake("4x80GiB", cpus=16), 0.5, cpus_per_trial=2), 16) == []
 
 
 @pytest.mark.slow

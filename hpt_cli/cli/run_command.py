@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from hpt_cli.cli import cli
+from hpt_cli.cli.device_commands import CPUS_PER_TRIAL, GPU_MEMORY, GPUS_PER_TRIAL
 from hpt_cli.cli.progress import Progress
 from hpt_cli.cli.spec_commands import located, read_spec, today_option
 from hpt_cli.dates import parse_duration
@@ -128,6 +129,14 @@ class StopOnSignal:
               help="Trials at once; default: usable CPUs / resources.cpus_per_trial.")
 @click.option("--gpus", default=None, metavar="LIST|none",
               help="GPUs to use, by nvidia-smi index (0,2), or none; default: every GPU found.")
+@click.option("--gpus-per-trial", type=GPUS_PER_TRIAL, default=None,
+              help="Overrides resources.gpus_per_trial for this run: 0, 0.5, 1/8, 1, 2 ... or 'auto' "
+                   "(as `hpt devices` takes it; resources are not part of the run id).")
+@click.option("--cpus-per-trial", type=CPUS_PER_TRIAL, default=None,
+              help="Overrides resources.cpus_per_trial: CPU threads per trial.")
+@click.option("--gpu-memory-per-trial", type=GPU_MEMORY, default=None,
+              help="Overrides resources.gpu_memory_per_trial, e.g. 6GiB (with gpus_per_trial 0: 'auto' by "
+                   "that memory).")
 @click.option("--isolate", is_flag=True, help="A fresh worker process for every trial.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
               help="Where trials run (default: the spec's \"executor\", else local worker processes).")
@@ -165,7 +174,8 @@ class StopOnSignal:
               help="Keep at most this much of each trial's log.txt: its first and last halves, with "
                    "a line saying how much was left out between them (none: keep all).")
 @today_option
-def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, isolate, executor, scheduler, fresh,
+def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, gpus_per_trial, cpus_per_trial,
+                gpu_memory_per_trial, isolate, executor, scheduler, fresh,
                 max_failures, quiet, spool, upload_interval, upload_timeout, events, junit, summary_json,
                 max_time, grace, lock_mode, status_every, log_limit, today) -> None:
     """Run every trial of SPEC on local worker processes and stream each finished trial as a row
@@ -204,7 +214,8 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, is
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
                          max_time=max_time, grace=grace, lock=lock_mode, gpus=gpus, executor=executor,
-                         scheduler=scheduler, log_limit=log_limit)
+                         scheduler=scheduler, log_limit=log_limit, gpus_per_trial=gpus_per_trial,
+                         cpus_per_trial=cpus_per_trial, gpu_memory_per_trial_mib=gpu_memory_per_trial)
     for option, path in (("--events", events), ("--junit", junit), ("--summary-json", summary_json)):
         if path and path != "-":
             _check_writable(option, path)

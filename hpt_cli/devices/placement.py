@@ -5,16 +5,18 @@ the executor (one trial at a time); its `env` is set in that worker before the i
 starts, so CUDA_VISIBLE_DEVICES and the thread limits hold before torch or numpy is imported.
 
     gpus_per_trial 0        CPU slots: `workers`, or usable CPUs // cpus_per_trial
-    gpus_per_trial 1/k      k slots on every GPU, each seeing only that GPU (0.5, 0.25, 1/8 ...)
+    gpus_per_trial 1/k      k slots on every GPU, each seeing only that GPU (0.5, 0.25, 1/8 ...),
+                            each capped at min(total, free) // k MiB (HPT_GPU_MEMORY_MIB)
     gpus_per_trial 1        one slot per GPU
     gpus_per_trial n > 1    one slot per disjoint group of n GPUs (#GPUs // n)
     "auto"                  per GPU: free MiB // per-trial MiB (gpu_memory_per_trial, or
                             AUTO_TRIAL_MIB), so memory other processes hold is left alone;
                             at most usable CPUs // cpus_per_trial slots unless `workers`
     gpu_memory_per_trial    with 1/k or 1: a GPU gets min(k, free // memory) slots; with n > 1:
-                            a GPU with less free memory than that is left out
+                            a GPU with less free memory than that is left out; with 0 (or
+                            no gpus_per_trial): "auto" by that memory
 
-`workers` caps the total. Slots go round-robin over the GPUs (w0 on gpu0, w1 on gpu1, ...), so
+`workers` caps the total. `notes()` says where the slots' CPU threads outnumber the usable CPUs. Slots go round-robin over the GPUs (w0 on gpu0, w1 on gpu1, ...), so
 a cap, or a run with fewer trials than slots, spreads over every GPU rather than filling one.
 """
 
@@ -25,10 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from hpt_cli.devices.inventory import Gpu, Inventory
+from hpt_cli.devices.inventory import Gpu, Inventory, parse_mib
 from hpt_cli.errors import HptError
 
-__all__ = ["AUTO_TRIAL_MIB", "THREAD_VARS", "Slot", "describe", "parse_gpus_per_trial", "plan"]
+__all__ = ["AUTO_TRIAL_MIB", "THREAD_VARS", "Slot", "check_gpus_per_trial", "describe", "notes",
+           "parse_gpus_per_trial", "parse_trial_memory", "plan"]
 
 AUTO_TRIAL_MIB = 2048  # what "auto" admits per trial when gpu_memory_per_trial is not given
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -44,8 +47,9 @@ class Slot:
     device: what a trial should use ("cuda:0", the first GPU it sees, or "cpu");
     label: for progress lines and the results' device column ("gpu0", "gpu0,1", "cpu");
     share: the fraction of each of its GPUs it may use (1/k; 1.0 for whole GPUs; 0.0 on CPU);
-    memory_mib: the GPU memory a trial may allocate (HPT_GPU_MEMORY_MIB): total // k for 1/k of a
-        GPU, gpu_memory_per_trial where given; None = no limit (whole GPUs, "auto" without it).
+    memory_mib: the GPU memory a trial may allocate (HPT_GPU_MEMORY_MIB): min(total, free) // k for
+        1/k of a GPU, gpu_memory_per_trial where given; None = no limit (whole GPUs, "auto" without it).
+    admitted_mib: "auto" only: the free GPU memory each trial was admitted by; None otherwise.
     """
 
     name: str
@@ -55,6 +59,7 @@ class Slot:
     label: str
     share: float = 0.0
     memory_mib: int | None = None
+    admitted_mib: int | None = None
 
 
 def parse_gpus_per_trial(value: float | str) -> float | str:
@@ -71,6 +76,25 @@ def parse_gpus_per_trial(value: float | str) -> float | str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"gpus_per_trial: expected a number >= 0 or 'auto', got {value!r}")
     return float(value)
+
+
+def check_gpus_per_trial(value: float | str) -> float | str:
+    """parse_gpus_per_trial, and a value a spec may hold: a share 1/k, or a whole number of GPUs.
+    Raises ValueError (the option types of `hpt run` and `hpt devices`)."""
+    g = parse_gpus_per_trial(value)
+    if isinstance(g, float) and 0 < g < 1:
+        per_gpu(g)
+    elif isinstance(g, float) and g > 1 and not g.is_integer():
+        raise ValueError(f"expected a fraction of one GPU (0.25), 1, or a whole number of GPUs, got {g:g}")
+    return g
+
+
+def parse_trial_memory(value: int | str) -> int:
+    """gpu_memory_per_trial in MiB ("6GiB", 6144): at least 1 MiB. Raises ValueError."""
+    mib = parse_mib(value)
+    if mib < 1:
+        raise ValueError(f"expected a GPU memory size of at least 1MiB, such as 6GiB, got {value!r}")
+    return mib
 
 
 def per_gpu(fraction: float) -> int:
@@ -105,9 +129,9 @@ def plan(
     if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int) or mem < 1):
         raise ValueError(f"gpu_memory_per_trial must be a positive number of MiB, got {mem!r}")
 
+    if g == 0 and mem is not None:  # memory alone: admission by free memory
+        g = "auto"
     if g == 0:
-        if mem is not None:
-            raise ValueError("gpu_memory_per_trial needs gpus_per_trial > 0 or 'auto'")
         count = workers or max(1, inventory.cpus // cpus_per_trial)
         return [_cpu_slot(i, cpus_per_trial) for i in range(count)]
 
@@ -117,10 +141,10 @@ def plan(
         raise HptError(f"resources.gpus_per_trial is {asked} but no GPU was found{why}; "
                        f"use --gpus none to run on CPUs")
 
-    groups: list[list[tuple[tuple[Gpu, ...], float, int | None]]]  # per GPU (or group): its slots
+    groups: list[list[tuple[tuple[Gpu, ...], float, int | None, int | None]]]  # per GPU (group): its slots
     if g == "auto":
         need = mem or AUTO_TRIAL_MIB
-        groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem)] * (gpu.memory_free_mib // need)
+        groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem, need)] * (gpu.memory_free_mib // need)
                   for gpu in inventory.gpus]
         workers = workers or max(1, inventory.cpus // cpus_per_trial)
         if not any(groups):
@@ -129,10 +153,13 @@ def plan(
         k = per_gpu(g)
         groups = []
         for gpu in inventory.gpus:
-            n = k if mem is None else min(k, gpu.memory_free_mib // mem)
-            groups.append([((gpu,), 1 / k, mem or gpu.memory_total_mib // k)] * n)
+            if mem is None:  # a 1/k share of what is free, where nvidia-smi says (other processes' memory)
+                cap = min(gpu.memory_total_mib, _free(gpu)) // k
+                groups.append([((gpu,), 1 / k, cap, None)] * (k if cap >= 1 else 0))
+            else:
+                groups.append([((gpu,), 1 / k, mem, None)] * min(k, gpu.memory_free_mib // mem))
         if not any(groups):
-            raise HptError(_no_room(inventory, mem, f"gpus_per_trial {asked}"))
+            raise HptError(_no_room(inventory, mem or k, f"gpus_per_trial {asked}"))
     else:
         if not float(g).is_integer():
             raise ValueError(f"gpus_per_trial {g:g}: more than one GPU per trial must be a whole number")
@@ -143,17 +170,19 @@ def plan(
             raise HptError(f"resources.gpus_per_trial is {n} but this machine has {have} GPU"
                            f"{'s' if have != '1' else ''} to give ({_listing(inventory)}); "
                            f"lower gpus_per_trial or pick GPUs with --gpus")
-        groups = [[(tuple(usable[i:i + n]), 1.0, mem)] for i in range(0, len(usable) - n + 1, n)]
+        groups = [[(tuple(usable[i:i + n]), 1.0, mem, None)] for i in range(0, len(usable) - n + 1, n)]
 
     order = _round_robin(groups)
     if workers is not None:
         order = order[:workers]
-    return [_gpu_slot(i, gpus, share, limit, cpus_per_trial) for i, (gpus, share, limit) in enumerate(order)]
+    return [_gpu_slot(i, gpus, share, limit, cpus_per_trial, admitted)
+            for i, (gpus, share, limit, admitted) in enumerate(order)]
 
 
 def describe(slots: Sequence[Slot]) -> list[str]:
     """Lines for the start of a run: "8 slots: gpu0 x2, gpu1 x2, gpu2 x2, gpu3 x2", then the
-    share of a GPU and the CPU threads each trial gets."""
+    share of a GPU and the CPU threads each trial gets. Memory caps that differ between GPUs are
+    listed per GPU; "auto" says the memory each trial was admitted by."""
     if not slots:
         return ["0 slots"]
     counts: dict[str, int] = {}
@@ -164,20 +193,43 @@ def describe(slots: Sequence[Slot]) -> list[str]:
     first = slots[0]
     threads = first.env.get("HPT_TORCH_THREADS", "?")
     each = f"{threads} CPU thread{'s' if threads != '1' else ''}"
-    if first.gpu_indices:
-        if 0 < first.share < 1:
-            k = 1 / first.share
-            share = f"1/{round(k)} of a GPU" if abs(k - round(k)) < 1e-9 else "a share of a GPU"
-            if first.memory_mib is not None and share == "a share of a GPU":
-                share = f"{first.memory_mib} MiB of a GPU"
-        else:
-            share = f"{len(first.gpu_indices)} GPUs" if len(first.gpu_indices) > 1 else "a GPU"
-        if first.memory_mib is not None and "MiB" not in share:
-            share += f", up to {first.memory_mib} MiB"
-        lines.append(f"each trial: {share}, {each}")
+    if not first.gpu_indices:
+        return [*lines, f"each trial: {each}, no GPU"]
+    if first.admitted_mib is not None:
+        share = f"{first.admitted_mib} MiB of a GPU (by free memory{', capped there' if first.memory_mib else ''})"
+    elif 0 < first.share < 1:
+        share = f"1/{round(1 / first.share)} of a GPU"
     else:
-        lines.append(f"each trial: {each}, no GPU")
-    return lines
+        share = f"{len(first.gpu_indices)} GPUs" if len(first.gpu_indices) > 1 else "a GPU"
+    caps: dict[int, list[str]] = {}  # cap -> the GPUs' labels, in slot order
+    for s in slots:
+        if s.memory_mib is not None and s.admitted_mib is None and s.label not in caps.get(s.memory_mib, []):
+            caps.setdefault(s.memory_mib, []).append(s.label)
+    if len(caps) == 1:
+        share += f", up to {next(iter(caps))} MiB"
+    elif caps:
+        share += " (up to " + ", ".join(f"{cap} MiB on {', '.join(labels)}" for cap, labels in caps.items()) + ")"
+    return [*lines, f"each trial: {share}, {each}"]
+
+
+def notes(slots: Sequence[Slot], cpus: int) -> list[str]:
+    """"note: ..." lines where the slots' CPU threads outnumber the `cpus` this process may use:
+    cpus_per_trial above them (any slot), or GPU slots x cpus_per_trial above them (CPU slots are
+    usable CPUs // cpus_per_trial unless -j says more). Each says what to set."""
+    if not slots:
+        return []
+    threads = int(slots[0].env.get("HPT_TORCH_THREADS", "1"))
+    usable = f"{cpus} usable CPU{'s' if cpus != 1 else ''}"
+    if threads > cpus:
+        return [f"note: cpus_per_trial is {threads} but this process may use only {usable} (its affinity "
+                f"mask), which each trial's {threads} threads share; set --cpus-per-trial (or "
+                f"resources.cpus_per_trial) to at most {cpus}"]
+    n = sum(1 for s in slots if s.gpu_indices)
+    if n * threads > cpus:
+        fewer = f" or --cpus-per-trial {cpus // n}" if 1 <= cpus // n < threads else ""
+        return [f"note: {n} GPU slots x {threads} CPU thread{'s' if threads != 1 else ''} = {n * threads} threads "
+                f"on {usable}, so trials share them; set -j {cpus // threads}{fewer} to keep within them"]
+    return []
 
 
 def _round_robin(groups: list[list]) -> list:
@@ -198,7 +250,8 @@ def _cpu_slot(i: int, cpus: int) -> Slot:
     return Slot(name=f"w{i}", gpu_indices=(), device="cpu", env=env, label="cpu")
 
 
-def _gpu_slot(i: int, gpus: tuple[Gpu, ...], share: float, memory_mib: int | None, cpus: int) -> Slot:
+def _gpu_slot(i: int, gpus: tuple[Gpu, ...], share: float, memory_mib: int | None, cpus: int,
+              admitted_mib: int | None = None) -> Slot:
     indices = tuple(g.index for g in gpus)
     env = {
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # so CUDA numbers GPUs as nvidia-smi does
@@ -210,7 +263,12 @@ def _gpu_slot(i: int, gpus: tuple[Gpu, ...], share: float, memory_mib: int | Non
         env["HPT_GPU_MEMORY_MIB"] = str(memory_mib)
     label = "gpu" + ",".join(str(x) for x in indices)
     return Slot(name=f"w{i}", gpu_indices=indices, device="cuda:0", env=env, label=label, share=share,
-                memory_mib=memory_mib)
+                memory_mib=memory_mib, admitted_mib=admitted_mib)
+
+
+def _free(gpu: Gpu) -> int:
+    """Its free MiB; its total where nvidia-smi gave neither used nor free ([N/A])."""
+    return gpu.memory_free_mib if gpu.memory_free_mib or gpu.memory_used_mib else gpu.memory_total_mib
 
 
 def _listing(inventory: Inventory) -> str:

@@ -12,12 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
-from hpt_cli.devices import THREAD_VARS, describe, plan_run
+from hpt_cli.devices import THREAD_VARS, describe, notes, plan_run
 from hpt_cli.errors import ExitCode, HptError, write_fix
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
@@ -25,7 +25,7 @@ from hpt_cli.runner.loop import MaxFailures, Runner, RunResult, failure_budget
 from hpt_cli.runner.run_id import claim_fresh
 from hpt_cli.runner.run_id import run_id as make_run_id
 from hpt_cli.search import make_searcher
-from hpt_cli.spec.model import Spec
+from hpt_cli.spec.model import Resources, Spec
 from hpt_cli.storage import StorageError, open_lock, open_store, spool_path, trial_log
 from hpt_cli.storage.lock import acquire
 
@@ -49,6 +49,11 @@ class RunOptions:
     executor: str | None = None  # local | dask (default: the spec's "executor")
     scheduler: str | None = None  # dask: tcp://host:8786 (default: the spec's, or DASK_SCHEDULER_ADDRESS)
     log_limit: int | None = trial_log.DEFAULT_LIMIT  # bytes of each trial's log.txt kept; None: all
+    # --gpus-per-trial, --cpus-per-trial, --gpu-memory-per-trial: override spec.resources for placement
+    # (run_resources); None: the spec's. Not in the run id, as --workers is not.
+    gpus_per_trial: float | str | None = None
+    cpus_per_trial: int | None = None
+    gpu_memory_per_trial_mib: int | None = None
 
 
 def metric_columns(spec: Spec) -> list[str]:
@@ -204,14 +209,32 @@ def _boot_local(spec: Spec, options: RunOptions, total: int):
     return made
 
 
+def run_resources(spec: Spec, options: RunOptions) -> Resources:
+    """The spec's resources with the command line's overrides. `--gpus-per-trial 0` alone drops the
+    spec's gpu_memory_per_trial (CPU slots); gpu_memory_per_trial with gpus_per_trial 0 is "auto"."""
+    r = spec.resources
+    if options.gpus_per_trial is not None:
+        r = replace(r, gpus_per_trial=options.gpus_per_trial)
+        if options.gpus_per_trial == 0:
+            r = replace(r, gpu_memory_per_trial_mib=None)
+    if options.cpus_per_trial is not None:
+        r = replace(r, cpus_per_trial=options.cpus_per_trial)
+    if options.gpu_memory_per_trial_mib is not None:
+        r = replace(r, gpu_memory_per_trial_mib=options.gpu_memory_per_trial_mib)
+    if r.gpus_per_trial == 0 and r.gpu_memory_per_trial_mib is not None:
+        r = replace(r, gpus_per_trial="auto")
+    return r
+
+
 def make_executor(spec: Spec, options: RunOptions, total: int):
     """The executor, its slot count, slot -> device labels and placement notes for the run.
 
     local: slots planned from the GPU/CPU inventory (hpt_cli.devices). dask: the cluster's
     capacity for the trial's resources (CPU, GPU); started here so an unreachable scheduler is an
-    error before anything else happens.
+    error before anything else happens. `--gpus none` drops the GPU request there; a GPU list is
+    refused (a Dask worker offers the GPUs it was started with).
     """
-    r = spec.resources
+    r = run_resources(spec, options)
     kind = options.executor or spec.executor.type
     if kind == "dask":
         from hpt_cli.executors._dask_task import LOG_LIMIT_VAR
@@ -221,14 +244,22 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
         if not scheduler:
             raise HptError("the dask executor needs a scheduler: --scheduler tcp://host:8786 (or "
                            "\"executor\": {\"type\": \"dask\", \"scheduler\": ...} in the spec)")
+        choice = (options.gpus or "all").strip().lower()
+        if choice not in ("all", "none"):
+            raise HptError(f"--gpus {options.gpus}: on Dask each worker offers the GPUs it was started with "
+                           f"(CUDA_VISIBLE_DEVICES={options.gpus} hpt worker SCHEDULER); give --gpus none or all")
         needs = {"CPU": float(r.cpus_per_trial)}
-        if r.gpus_per_trial:
+        if r.gpus_per_trial and choice != "none":
             if r.gpus_per_trial == "auto":
-                raise HptError("resources.gpus_per_trial \"auto\" needs the local executor; give a share (0.5) "
-                               "or a count of GPUs for dask")
+                raise HptError("resources.gpus_per_trial \"auto\" (also gpu_memory_per_trial without a share) "
+                               "needs the local executor; give a share (0.5) or a count of GPUs for dask")
             needs["GPU"] = float(r.gpus_per_trial)
         env = {var: str(r.cpus_per_trial) for var in THREAD_VARS}
         env["HPT_TORCH_THREADS"] = str(r.cpus_per_trial)
+        if "GPU" not in needs:  # no GPU asked for (or --gpus none): the trial sees none, as in a local CPU slot
+            env.update(CUDA_VISIBLE_DEVICES="", HPT_DEVICE="cpu")
+        elif r.gpu_memory_per_trial_mib is not None:  # the trial's cap, as locally (the worker keeps it)
+            env["HPT_GPU_MEMORY_MIB"] = str(r.gpu_memory_per_trial_mib)
         if options.log_limit:  # a worker without the run folder cuts the log before it ships it back
             env[LOG_LIMIT_VAR] = str(options.log_limit)
         modules = sorted({a.partition(":")[0] for a in spec.architectures if ":" in a})  # each worker imports them
@@ -238,12 +269,13 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
         return executor, workers, executor.devices, [
             f"dask: {scheduler}, {workers} trial{'s' if workers != 1 else ''} at a time"]
     try:
-        _, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
+        inventory, slots = plan_run(r.gpus_per_trial, r.cpus_per_trial, options.workers, r.gpu_memory_per_trial_mib,
                             options.gpus)
     except ValueError as exc:
         raise HptError(f"resources: {exc}") from None
     slots = slots[: max(1, total)]  # no idle workers for a small sweep
     placement = describe(slots) if any(s.gpu_indices for s in slots) else []
+    placement += notes(slots, inventory.cpus)
     reads_data = any(a != COMMAND and get(a).needs_data for a in spec.architectures)
     warmup = ("hpt_cli.warmup:load_data", spec.data.absolute()) if reads_data else None  # as trials get it
     executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots], warmup=warmup)

@@ -628,8 +628,7 @@ class Checker:
     def resources(self, value: Any) -> Resources:
         if value is _MISSING:
             return Resources()
-        from hpt_cli.devices.inventory import parse_mib
-        from hpt_cli.devices.placement import parse_gpus_per_trial, per_gpu
+        from hpt_cli.devices.placement import parse_gpus_per_trial, parse_trial_memory, per_gpu
 
         r = self.obj(value, "resources", _keys("properties", "resources")) or {}
         gpus = self.convert(r.get("gpus_per_trial", _MISSING), "resources.gpus_per_trial",
@@ -640,7 +639,9 @@ class Checker:
             self.problem("resources.gpus_per_trial",
                          f"expected a fraction of one GPU (0.25), 1, or a whole number of GPUs, got {gpus:g}")
         memory = self.convert(r.get("gpu_memory_per_trial", _MISSING), "resources.gpu_memory_per_trial",
-                              parse_mib, None)
+                              parse_trial_memory, None)
+        if memory is not None and gpus == 0:  # memory alone: admission by free memory (docs/gpu.md)
+            gpus = "auto"
         return Resources(
             gpus_per_trial=gpus,
             cpus_per_trial=self.integer(r.get("cpus_per_trial", _MISSING), "resources.cpus_per_trial", 1, 1),
