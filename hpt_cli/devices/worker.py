@@ -20,9 +20,11 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["configure_torch", "oom_message", "release_gpu_memory", "trial_device"]
+__all__ = ["configure_torch", "is_oom_error", "oom_message", "release_gpu_memory", "trial_device"]
 
 _configured: set[str] = set()  # what configure_torch has done in this process
+_OOM_LEAD = "GPU out of memory on "  # how oom_message starts; is_oom_error looks for it
+_OOM_RAISED_AS = "RuntimeError: "  # hpt_cli.trialrun raises oom_message as a RuntimeError
 
 
 def trial_device(default: str = "cpu") -> str:
@@ -91,5 +93,12 @@ def oom_message(exc: BaseException, device: str) -> str | None:
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     where = f"{device} [GPU {visible}]" if device.startswith("cuda") and visible else device
-    return (f"GPU out of memory on {where} ({first}): lower the batch or model size, or give each "
+    return (f"{_OOM_LEAD}{where} ({first}): lower the batch or model size, or give each "
             f"trial more of a GPU (resources.gpus_per_trial)")
+
+
+def is_oom_error(error: str | None) -> bool:
+    """Whether a job's one-line error (`JobResult.error`) is the out-of-memory error a trial ends
+    with (`oom_message`, raised by hpt_cli.trialrun): what the runner retries with fewer
+    neighbours (hpt_cli.runner.loop). The one place that reads that error's text."""
+    return (error or "").startswith(_OOM_RAISED_AS + _OOM_LEAD)

@@ -13,6 +13,10 @@ The promises, for every implementation:
   caller, and the executor goes on with other jobs; so does a worker that dies (status "crashed").
 - `timeout` is wall time; an overrun job is killed with everything it started (status "timeout").
 - `shutdown(cancel=True)` kills running jobs (status "cancelled") and leaves no process behind.
+- Where `free_slot_names()` is not None, `submit(job, slot=name)` runs the job on that slot (a free
+  one; RuntimeError for a busy one, ValueError for a name that is no slot). An executor that
+  places jobs itself (Dask: its scheduler picks a worker) keeps the default None and is never
+  given a slot; the runner then has no say in which slot, or GPU, a trial gets.
 """
 
 from __future__ import annotations
@@ -102,12 +106,18 @@ class Executor(ABC):
         """Bring up the workers. Returns without waiting for them to be ready."""
 
     @abstractmethod
-    def submit(self, job: Job) -> None:
-        """Hand `job` to a free slot; RuntimeError when none is free."""
+    def submit(self, job: Job, slot: str | None = None) -> None:
+        """Hand `job` to a free slot; RuntimeError when none is free. `slot`: that slot, one of
+        `free_slot_names()`; only passed to an executor whose `free_slot_names()` is not None."""
 
     @abstractmethod
     def free_slots(self) -> int:
         """How many slots are not running a job (a slot being refilled with a worker counts)."""
+
+    def free_slot_names(self) -> list[str] | None:
+        """The free slots by name ("w0", ...), for `submit(job, slot=...)`; None (the default)
+        where the executor picks the slot itself. The names are JobResult.worker's."""
+        return None
 
     @abstractmethod
     def wait(self, timeout: float | None = None) -> list[JobResult]:

@@ -68,7 +68,8 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    """`workers` slots, named "w0".."w{n-1}", each served by one worker process.
+    """`workers` slots, named "w0".."w{n-1}", each served by one worker process. `submit` takes
+    the first free slot, or the one named by `slot=` (the runner picks where GPUs are shared).
 
     isolate: a fresh worker process for every job (it exits after one job).
     slot_env: one mapping per slot of environment variables set in that slot's workers before
@@ -109,14 +110,22 @@ class LocalExecutor(Executor):
             for i in range(len(self._slots)):
                 self._slots[i] = self._spawn(i)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, slot: str | None = None) -> None:
         if not self._started or self._closed:
             raise RuntimeError("submit() needs a started executor that is not shut down")
         if any(w.job is not None and w.job.key == job.key for w in self._slots):
             raise ValueError(f"a job with key {job.key!r} is already running")
-        i = next((i for i, w in enumerate(self._slots) if w.job is None), None)
-        if i is None:
-            raise RuntimeError("no free slot: check free_slots() before submit()")
+        if slot is None:
+            i = next((i for i, w in enumerate(self._slots) if w.job is None), None)
+            if i is None:
+                raise RuntimeError("no free slot: check free_slots() before submit()")
+        elif slot not in self._names:
+            raise ValueError(f"no slot named {slot!r} (this executor's slots: {', '.join(self._names)})")
+        else:
+            i = self._names.index(slot)
+            if self._slots[i].job is not None:
+                raise RuntimeError(f"slot {slot} is running job {self._slots[i].job.key!r}: "
+                                   f"pick one of free_slot_names()")
         payload = pickle.dumps(job.payload, protocol=pickle.HIGHEST_PROTOCOL)
         message = ("job", job.key, job.func, payload, job.log_path)
         self._drain(i)  # an idle worker: read its "ready", replace it if it died
@@ -132,9 +141,12 @@ class LocalExecutor(Executor):
             worker.deadline = time.monotonic() + job.timeout + boot
 
     def free_slots(self) -> int:
+        return len(self.free_slot_names())
+
+    def free_slot_names(self) -> list[str]:
         if not self._started or self._closed:
-            return 0
-        return sum(1 for w in self._slots if w.job is None)
+            return []
+        return [name for name, w in zip(self._names, self._slots) if w.job is None]
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         end = None if timeout is None else time.monotonic() + timeout

@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from hpt_cli import __version__
+from hpt_cli.devices.worker import is_oom_error
 from hpt_cli.errors import ExitCode, is_disk_full
 from hpt_cli.executors import Executor, Job, JobResult
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
@@ -38,6 +39,15 @@ from hpt_cli.trialrun import STOPPED_KEY, TrialPayload
 TRIAL_FUNC = "hpt_cli.trialrun:run_trial"
 POLL_S = 0.25
 _COMMAND_GRACE_S = 5.0  # the executor's limit past a command trial's own trial.timeout
+
+
+@dataclass
+class _Held:
+    """A trial that ran out of GPU memory next to other trials, waiting for a GPU of its own."""
+
+    trial: Trial
+    attempt: int
+    gpus: frozenset[str] | None = None  # the GPU(s) kept free of new trials until it can start there
 
 
 @dataclass
@@ -186,6 +196,13 @@ class Runner:
         self.best: dict[str, Any] | None = None
         self._running: dict[str, tuple[Trial, int]] = {}  # job key -> (trial, attempt)
         self._retry: deque[tuple[Trial, int]] = deque()
+        # a GPU out-of-memory error next to other trials: one more attempt alone on a GPU (docs/gpu.md),
+        # where the executor lets the runner pick slots (free_slot_names() is not None)
+        self._slot_of: dict[str, str] = {}  # job key -> the slot the runner gave it
+        self._met: dict[str, set[str]] = {}  # job key -> trials that ran on its GPU while it ran
+        self._held: deque[_Held] = deque()  # such retries waiting for a GPU with no trial running
+        self._alone: dict[str, frozenset[str]] = {}  # job key of such a retry -> its GPU(s), kept for it
+        self._oom_retried: set[str] = set()  # trial ids given that attempt
         self._first_start: dict[str, float] = {}
         self._rungs: str | None = None  # the scheduler's folder, when the spec has a scheduler
 
@@ -219,9 +236,10 @@ class Runner:
                 if cap_at is not None and not self.capped and self.monotonic() >= cap_at:
                     self.capped = True  # --max-time: no new trials; running ones get the grace
                     self._retry.clear()
+                    self._held.clear()
                 if not self.capped:
                     exhausted = self._dispatch(done, exhausted)
-                if (exhausted or self.capped) and not self._running and not self._retry:
+                if (exhausted or self.capped) and not self._running and not self._retry and not self._held:
                     break
                 if self.capped and self.monotonic() >= cap_at + self.grace:
                     break  # the rest are cancelled below; they have no row and rerun on resume
@@ -252,7 +270,11 @@ class Runner:
         return result
 
     def _dispatch(self, done: set[str], exhausted: bool) -> bool:
-        while self.executor.free_slots() > 0 and not self.stop.is_set():
+        self._place_held()
+        while not self.stop.is_set():
+            slots = self._open_slots()
+            if not slots:
+                break
             if self._retry:
                 trial, attempt = self._retry.popleft()
             elif exhausted:
@@ -267,10 +289,85 @@ class Runner:
                     continue
                 done.add(trial.id)
                 attempt = 1
-            self._submit(trial, attempt)
+            self._submit(trial, attempt, slots[0])
         return exhausted
 
-    def _submit(self, trial: Trial, attempt: int) -> None:
+    # -- GPU out of memory: one more attempt alone on a GPU ----------------------------------------
+    def _gpus(self, slot: str | None) -> frozenset[str]:
+        """The GPUs a slot's trials see, from its device label ("gpu0,1": {"0", "1"}; "cpu": none)."""
+        label = self.devices.get(slot or "", "")
+        if not label.startswith("gpu") or "@" in label:  # a Dask label names a host's GPU: not placed here
+            return frozenset()
+        return frozenset(label[3:].split(","))
+
+    def _shares_gpu(self, slot: str | None) -> bool:
+        gpus = self._gpus(slot)
+        return bool(gpus) and any(other != slot and self._gpus(other) & gpus for other in self.devices)
+
+    def _kept_gpus(self, but: _Held | None = None) -> frozenset[str]:
+        """GPUs no new trial may take: those kept for held retries (`but` one) and running lone ones."""
+        kept = {g for held in self._held if held is not but and held.gpus for g in held.gpus}
+        kept.update(g for gpus in self._alone.values() for g in gpus)
+        return frozenset(kept)
+
+    def _running_on(self, gpus: frozenset[str]) -> int:
+        return sum(1 for slot in self._slot_of.values() if self._gpus(slot) & gpus)
+
+    def _open_slots(self) -> list[str | None]:
+        """Where a new trial (or an ordinary retry) may start now: where the executor picks slots
+        itself, None once per free slot; else the free slots on no GPU kept for a held retry."""
+        names = self.executor.free_slot_names()
+        if names is None:
+            return [None] * self.executor.free_slots()
+        kept = self._kept_gpus()
+        return [slot for slot in names if not self._gpus(slot) & kept]
+
+    def _place_held(self) -> None:
+        """Start each held retry that has a GPU with no trial running (the one kept for it if it is
+        among them); for one that has none, keep the GPU with the fewest trials running free of new
+        trials, so it empties while the other GPUs stay busy."""
+        for held in list(self._held):
+            if self.stop.is_set():
+                return
+            taken = self._kept_gpus(but=held) | {g for slot in self._slot_of.values() for g in self._gpus(slot)}
+            lone = [slot for slot in self.executor.free_slot_names() or []
+                    if self._gpus(slot) and not self._gpus(slot) & taken]
+            if lone:
+                self._held.remove(held)
+                slot = next((s for s in lone if self._gpus(s) == held.gpus), lone[0])
+                self._submit(held.trial, held.attempt, slot, alone=True)
+            elif held.gpus is None:
+                others = self._kept_gpus(but=held)
+                units = {self._gpus(slot): None for slot in self.devices if self._gpus(slot)}
+                free = [gpus for gpus in units if not gpus & others]
+                held.gpus = min(free, key=self._running_on, default=None)  # the first of a tie
+
+    def _oom_retry(self, trial: Trial, result: JobResult, error: str | None, slot: str | None,
+                   met: set[str]) -> bool:
+        """Whether a failed attempt gets one more, alone on a GPU: it ended with hpt's GPU
+        out-of-memory error while other trials ran on its GPU, and has not had that attempt yet.
+        Writes the `hpt:` line that says why (or why not, on a GPU it shares with other slots)."""
+        if result.status != "failed" or not is_oom_error(error):
+            return False
+        label = self.devices.get(slot or "", "")
+        if not met:
+            if self._shares_gpu(slot):
+                self._log_note(trial.id, f"GPU out of memory with no other trial running on {label}: "
+                                         f"no retry with fewer neighbours")
+            return False
+        if trial.id in self._oom_retried:
+            return False
+        others = f"{len(met)} other trial{'s' if len(met) != 1 else ''} ({', '.join(sorted(met))})"
+        self._log_note(trial.id, f"GPU out of memory on {label} next to {others}: one more attempt, "
+                                 f"alone on a GPU, once a GPU has no other trial running")
+        self._oom_retried.add(trial.id)
+        return True
+
+    def _attempts(self, trial: Trial) -> int:
+        """How many attempts a trial may have: trial.retries + 1, and one after an OOM next to others."""
+        return self.spec.trial.retries + 1 + (trial.id in self._oom_retried)
+
+    def _submit(self, trial: Trial, attempt: int, slot: str | None = None, alone: bool = False) -> None:
         folder = self.store.trial_dir(trial.id)
         data = None if self.spec.data is None else self.spec.data.absolute()  # the runner's folder's
         payload = TrialPayload(
@@ -288,15 +385,30 @@ class Runner:
         )
         key = f"{trial.id}#{attempt}"
         if attempt > 1:  # each retry's output starts with a line that says which attempt it is
-            self._log_note(trial.id, f"attempt {attempt} of {self.spec.trial.retries + 1}")
-        self.executor.submit(Job(key, TRIAL_FUNC, payload, timeout=self._hard_timeout(),
-                                 log_path=str(folder / "log.txt")))
+            where = f", alone on {self.devices.get(slot or '', slot)}" if alone else ""
+            self._log_note(trial.id, f"attempt {attempt} of {self._attempts(trial)}{where}")
+        job = Job(key, TRIAL_FUNC, payload, timeout=self._hard_timeout(), log_path=str(folder / "log.txt"))
+        if slot is None:
+            self.executor.submit(job)
+        else:
+            self.executor.submit(job, slot=slot)
+            gpus = self._gpus(slot)
+            met = self._met[key] = set()
+            for other, other_slot in self._slot_of.items():
+                if gpus & self._gpus(other_slot):  # neighbours on a GPU: each meets the other
+                    met.add(self._running[other][0].id)
+                    self._met[other].add(trial.id)
+            self._slot_of[key] = slot
+            if alone:
+                self._alone[key] = gpus
         self._running[key] = (trial, attempt)
         self._first_start.setdefault(trial.id, self.clock())
         self._emit("trial_started", trial, attempt, len(self._running))
 
     def _finish(self, result: JobResult) -> None:
         trial, attempt = self._running.pop(result.key)
+        slot, met = self._slot_of.pop(result.key, None), self._met.pop(result.key, set())
+        self._alone.pop(result.key, None)
         if result.status == "cancelled":
             self.counts["cancelled"] += 1
             if not (self.stop.is_set() or self.capped):  # not asked for: the executor dropped it (Dask)
@@ -320,9 +432,17 @@ class Runner:
                 status, error = "failed", problem
         if status not in ("ok", "stopped") and result.traceback is None:  # the log does not say why
             self._log_note(trial.id, self._why(result, error))
+        again = None  # "alone": one more attempt on a GPU of its own; "retry": one of trial.retries
+        if status not in ("ok", "stopped") and not (self.stop.is_set() or self.capped):
+            if self._oom_retry(trial, result, error, slot, met):
+                again = "alone"
+            elif attempt < self._attempts(trial):
+                again = "retry"
         trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)  # before the row and upload
-        if status not in ("ok", "stopped") and attempt <= self.spec.trial.retries and not (
-                self.stop.is_set() or self.capped):
+        if again == "alone":
+            self._held.append(_Held(trial, attempt + 1))
+            return
+        if again == "retry":
             self._retry.append((trial, attempt + 1))
             return
         started = self._first_start.pop(trial.id, result.started_at)
