@@ -276,7 +276,10 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
     slots = slots[: max(1, total)]  # no idle workers for a small sweep
     placement = describe(slots) if any(s.gpu_indices for s in slots) else []
     placement += notes(slots, inventory.cpus)
-    reads_data = any(a != COMMAND and get(a).needs_data for a in spec.architectures)
+    # a built-in reads the data in every trial; a function of yours may not, and then its workers
+    # need not import pandas at all: it is warmed with a data file of your own only
+    reads_data = any(a != COMMAND and get(a).needs_data and (":" not in a or spec.data.path is not None)
+                     for a in spec.architectures)
     warmup = ("hpt_cli.warmup:load_data", spec.data.absolute()) if reads_data else None  # as trials get it
     executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots], warmup=warmup)
     return executor, len(slots), {s.name: s.label for s in slots}, placement

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from hpt_cli import __version__
@@ -204,6 +205,7 @@ class Runner:
         self._alone: dict[str, frozenset[str]] = {}  # job key of such a retry -> its GPU(s), kept for it
         self._oom_retried: set[str] = set()  # trial ids given that attempt
         self._first_start: dict[str, float] = {}
+        self._folders: dict[str, Path] = {}  # trial id -> its folder, while it runs (see _folder)
         self._rungs: str | None = None  # the scheduler's folder, when the spec has a scheduler
 
     # -- the run ---------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class Runner:
         return self.spec.trial.retries + 1 + (trial.id in self._oom_retried)
 
     def _submit(self, trial: Trial, attempt: int, slot: str | None = None, alone: bool = False) -> None:
-        folder = self.store.trial_dir(trial.id)
+        folder = self._folder(trial.id)
         data = None if self.spec.data is None else self.spec.data.absolute()  # the runner's folder's
         payload = TrialPayload(
             trial_id=trial.id,
@@ -413,7 +415,8 @@ class Runner:
             self.counts["cancelled"] += 1
             if not (self.stop.is_set() or self.capped):  # not asked for: the executor dropped it (Dask)
                 self.dropped += 1
-            trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)
+            trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)
+            self._folders.pop(trial.id, None)
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
         if status == "failed" and (result.error or "").startswith("TimeoutError:"):
@@ -438,7 +441,7 @@ class Runner:
                 again = "alone"
             elif attempt < self._attempts(trial):
                 again = "retry"
-        trial_log.cap(self.store.trial_dir(trial.id) / "log.txt", self.log_limit)  # before the row and upload
+        trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)  # before the row and upload
         if again == "alone":
             self._held.append(_Held(trial, attempt + 1))
             return
@@ -466,6 +469,7 @@ class Runner:
         }
         cells = self.columns.row(fields, trial.params, metrics or {})
         self.store.append_results(self.columns.header, [csv_line(cells)])
+        self._folders.pop(trial.id, None)
         self.store.trial_finished(trial.id)
         row = dict(zip(self.columns.header, cells))
         self.counts[status] += 1
@@ -496,7 +500,15 @@ class Runner:
         """Append `hpt: <text>` as a line of its own to the trial's log.txt (best effort: a log
         that cannot take it never changes the trial's outcome). Written before the trial's row,
         so a gs:// run uploads it with the trial's files."""
-        trial_log.append_note(self.store.trial_dir(trial_id) / "log.txt", text)
+        trial_log.append_note(self._folder(trial_id) / "log.txt", text)
+
+    def _folder(self, trial_id: str) -> Path:
+        """The trial's folder in the run folder, created once per trial (a mkdir per call costs
+        about a millisecond on some filesystems, which a sweep of short trials pays twice)."""
+        folder = self._folders.get(trial_id)
+        if folder is None:
+            folder = self._folders[trial_id] = self.store.trial_dir(trial_id)
+        return folder
 
     def _consider_best(self, row: dict[str, str]) -> None:
         metric = self.spec.objective.metric
