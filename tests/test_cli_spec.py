@@ -220,3 +220,14 @@ def test_a_usage_error_is_one_line_exit_2(args, line):
 def test_hpt_alone_shows_the_help():
     result = CliRunner().invoke(cli, [], prog_name="hpt")
     assert result.output.startswith("Usage: hpt [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_the_command_line_loads_without_numpy_or_pandas():
+    """`hpt --help`, `hpt watch`, `hpt sync` start in a fraction of a second: the command group
+    imports neither (a grid or a random draw imports numpy when it needs it)."""
+    import subprocess
+    import sys
+
+    code = "import sys, hpt_cli.cli.main; print(sorted(m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

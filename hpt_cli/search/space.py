@@ -14,14 +14,15 @@ import math
 import zlib
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hpt_cli.search.permutation import Permutation
 from hpt_cli.search.trial import canonical_json, derive_seed
 from hpt_cli.spec.domains import Choice, Distribution, Fixed, Grid, Int, Quantized
 from hpt_cli.spec.model import Spec
+
+if TYPE_CHECKING:  # numpy is imported where random draws are made: `hpt --help` and grids need none
+    import numpy as np
 
 CHUNK = 1024
 
@@ -212,6 +213,8 @@ class RandomSpace:
         return self.size
 
     def _stream(self, arch: str, name: str, chunk: int) -> np.random.Generator:
+        import numpy as np
+
         tags = [zlib.crc32(arch.encode("utf-8")), zlib.crc32(name.encode("utf-8"))]
         return np.random.default_rng(np.random.SeedSequence([self.seed, *tags, chunk]))
 
