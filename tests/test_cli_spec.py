@@ -228,6 +228,6 @@ def test_the_command_line_loads_without_numpy_or_pandas():
     import subprocess
     import sys
 
-    code = "import sys, hpt_cli.cli.main; print(sorted(m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules))"
+    code = "import sys; from hpt_cli.cli import main; print(sorted(m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
