@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
 from hpt_cli.devices import Gpu, Inventory, describe, fake, notes, plan
 from hpt_cli.devices.placement import THREAD_VARS
-from hpt_cli.errors import HptError
+from hpt_cli.errors import HptError, SpecError
 from hpt_cli.executors import Job, LocalExecutor
+from hpt_cli.spec import parse_spec
 
 FOUR = fake("4x80GiB", cpus=16)
 
@@ -138,8 +140,22 @@ def test_memory_alone_is_auto_by_that_memory():
                                                                                gpu_memory_per_trial_mib=6144)]
     assert len(alone) == 16 and {s.env["HPT_GPU_MEMORY_MIB"] for s in alone} == {"6144"}
     assert describe(alone)[1] == "each trial: 6144 MiB of a GPU (by free memory, capped there), 1 CPU thread"
-    with pytest.raises(HptError, match="gpus_per_trial is auto but no GPU was found"):
+    with pytest.raises(HptError, match="gpu_memory_per_trial is 6144 MiB .a GPU.s free memory decides the packing. "
+                                       "but no GPU was found"):
         plan(Inventory(gpus=(), cpus=4), 0, gpu_memory_per_trial_mib=6144)
+
+
+def test_review_findings_on_full_gpus_unknown_free_memory_and_dask():
+    full = fake("1x80GiB:80GiB", cpus=4)  # other processes hold all of it
+    with pytest.raises(HptError) as info:
+        plan(full, 0.5)
+    assert str(info.value).startswith("resources.gpus_per_trial 0.5: every GPU's memory is in use by other processes")
+    unknown = Inventory(gpus=(Gpu(0, "GPU-a", "H100", 81559, 0, 0, None),), cpus=4)  # nvidia-smi said [N/A]
+    assert len(plan(unknown, 0.5, gpu_memory_per_trial_mib=6144)) == 2  # the total counts, as without memory
+    assert len(plan(unknown, "auto", gpu_memory_per_trial_mib=6144)) == 4  # 4 CPUs bound the workers
+    with pytest.raises(SpecError, match="resources.gpu_memory_per_trial: gpu_memory_per_trial without a share packs"):
+        parse_spec(json.dumps({"architecture": "branin", "executor": "dask",
+                               "resources": {"gpu_memory_per_trial": "6GiB"}}))
 
 
 def test_a_gpu_asked_for_on_a_machine_without_one_is_one_clear_line():

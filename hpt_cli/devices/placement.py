@@ -129,7 +129,8 @@ def plan(
     if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int) or mem < 1):
         raise ValueError(f"gpu_memory_per_trial must be a positive number of MiB, got {mem!r}")
 
-    if g == 0 and mem is not None:  # memory alone: admission by free memory
+    implied = g == 0 and mem is not None  # memory alone: admission by free memory
+    if implied:
         g = "auto"
     if g == 0:
         count = workers or max(1, inventory.cpus // cpus_per_trial)
@@ -138,13 +139,14 @@ def plan(
     asked = "auto" if g == "auto" else f"{g:g}"
     if not inventory.gpus:
         why = f" ({inventory.note})" if inventory.note else " (nvidia-smi)"
-        raise HptError(f"resources.gpus_per_trial is {asked} but no GPU was found{why}; "
-                       f"use --gpus none to run on CPUs")
+        setting = (f"resources.gpu_memory_per_trial is {mem} MiB (a GPU's free memory decides the packing)"
+                   if implied else f"resources.gpus_per_trial is {asked}")
+        raise HptError(f"{setting} but no GPU was found{why}; use --gpus none to run on CPUs")
 
     groups: list[list[tuple[tuple[Gpu, ...], float, int | None, int | None]]]  # per GPU (group): its slots
     if g == "auto":
         need = mem or AUTO_TRIAL_MIB
-        groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem, need)] * (gpu.memory_free_mib // need)
+        groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem, need)] * (_free(gpu) // need)
                   for gpu in inventory.gpus]
         workers = workers or max(1, inventory.cpus // cpus_per_trial)
         if not any(groups):
@@ -157,14 +159,17 @@ def plan(
                 cap = min(gpu.memory_total_mib, _free(gpu)) // k
                 groups.append([((gpu,), 1 / k, cap, None)] * (k if cap >= 1 else 0))
             else:
-                groups.append([((gpu,), 1 / k, mem, None)] * min(k, gpu.memory_free_mib // mem))
-        if not any(groups):
-            raise HptError(_no_room(inventory, mem or k, f"gpus_per_trial {asked}"))
+                groups.append([((gpu,), 1 / k, mem, None)] * min(k, _free(gpu) // mem))
+        if not any(groups) and mem is not None:
+            raise HptError(_no_room(inventory, mem, f"gpus_per_trial {asked}"))
+        if not any(groups):  # no memory asked for: every GPU is full of other processes' memory
+            raise HptError(f"resources.gpus_per_trial {asked}: every GPU's memory is in use by other processes "
+                           f"({_listing(inventory)}); free a GPU, or use --gpus none to run on CPUs")
     else:
         if not float(g).is_integer():
             raise ValueError(f"gpus_per_trial {g:g}: more than one GPU per trial must be a whole number")
         n = int(g)
-        usable = [gpu for gpu in inventory.gpus if mem is None or gpu.memory_free_mib >= mem]
+        usable = [gpu for gpu in inventory.gpus if mem is None or _free(gpu) >= mem]
         if len(usable) < n:
             have = f"{len(usable)} with {mem} MiB free" if mem is not None else str(len(inventory.gpus))
             raise HptError(f"resources.gpus_per_trial is {n} but this machine has {have} GPU"

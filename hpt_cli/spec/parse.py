@@ -252,6 +252,12 @@ class Checker:
         )
         if not self.problems and search.strategy == "grid":
             self.grid_size(spec)
+        if spec.executor.type == "dask" and spec.resources.gpus_per_trial == "auto":  # as make_executor says
+            implied = "gpus_per_trial" not in (top.get("resources") or {})
+            self.problem("resources.gpu_memory_per_trial" if implied else "resources.gpus_per_trial",
+                         ("gpu_memory_per_trial without a share" if implied else "gpus_per_trial \"auto\"")
+                         + " packs trials by a GPU's free memory, which needs the local executor; on Dask give "
+                           "gpus_per_trial a share (0.5) or a count of GPUs")
         if self.problems:
             raise SpecError(self.problems, self.source)
         return spec

@@ -196,6 +196,23 @@ class ExecutorContract:
         with pytest.raises(RuntimeError):
             ex.submit(job("late", "noop"))
 
+    def test_a_chosen_slot_runs_the_job_where_the_executor_lets_the_caller_choose(self, make):
+        ex = make(2)
+        names = ex.free_slot_names()
+        if names is None:  # it places jobs itself (Dask): the caller never passes a slot
+            assert ex.free_slots() == 2
+            return
+        results: list = []
+        ex.submit(job("chosen", "sleep", {"seconds": 0.5}), slot=names[-1])
+        assert names[-1] not in ex.free_slot_names()
+        with pytest.raises(RuntimeError):
+            ex.submit(job("busy", "noop"), slot=names[-1])
+        with pytest.raises(ValueError):
+            ex.submit(job("nowhere", "noop"), slot="no-such-slot")
+        assert wait_until(lambda: bool(results.extend(ex.wait(timeout=0.2)) or results), timeout=20.0)
+        (result,) = results
+        assert (result.key, result.status, result.worker) == ("chosen", "ok", names[-1])
+
     def test_shutdown_without_cancel_lets_running_jobs_finish(self, make):
         ex = make(2)
         ex.submit(job("a", "sleep", {"seconds": 0.3}))
