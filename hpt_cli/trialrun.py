@@ -5,9 +5,10 @@ Workers serve many trials, so the architecture and the data are resolved once pe
 executor records them. The executor has already sent stdout/stderr to the trial's log.
 
 The trial's device is the slot's HPT_DEVICE (see hpt_cli.devices). Where the trial's code has
-imported torch, the worker sets torch's thread count and GPU memory cap once, returns cached GPU
-memory after every trial, and turns a CUDA out-of-memory error into one clear line (the original
-traceback goes to the trial's log). torch is never imported here.
+imported torch, the worker sets torch's thread count and GPU memory cap once (a payload's
+`whole_gpu` lifts the cap for that trial only), returns cached GPU memory after every trial, and
+turns a CUDA out-of-memory error into one clear line (the original traceback goes to the trial's
+log). torch is never imported here.
 """
 
 from __future__ import annotations
@@ -49,9 +50,17 @@ class TrialPayload:
     # early stopping across trials (hpt_cli.search.schedulers.SchedulerSettings as a dict): type,
     # metric, mode, grace, reduction, folder (the run's rung files), group, config
     scheduler: dict[str, Any] | None = field(default=None, hash=False)
+    # True: no GPU memory cap for this trial (its worker's HPT_GPU_MEMORY_MIB is lifted, then put
+    # back after it): the retry alone on a GPU after an out-of-memory error next to other trials
+    whole_gpu: bool = False
 
 
 def run_trial(payload: TrialPayload) -> dict[str, float | str | bool]:
+    with hygiene.whole_gpu(payload.whole_gpu):  # for this trial only: the next one gets the worker's cap
+        return _run(payload)
+
+
+def _run(payload: TrialPayload) -> dict[str, float | str | bool]:
     artifact_dir = Path(payload.artifact_dir)
     artifact_dir.mkdir(parents=True, exist_ok=True)
     if payload.command is not None or payload.architecture == COMMAND:

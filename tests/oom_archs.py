@@ -12,6 +12,9 @@ params["oom"] == "crowded": when it sees a neighbour (its first attempt waits fo
     attempt runs until the other params["trials"] - 1 trials have ended, so that a runner that
     starts one next to it is caught);
 params["oom"] == "always": on every attempt, at once.
+
+Also needs_memory (a trial that fails where its memory cap is below params["need_mib"]) and
+report_cap (returns the cap it saw), for the whole-GPU retry (tests/test_memory_allowance.py).
 """
 
 from __future__ import annotations
@@ -63,17 +66,17 @@ def trial(params, ctx):
     return {"val_mse": float(params["n"])}
 
 
-def _claim(folder: Path, trial_id: str) -> bool:
-    """Whether this trial is the big one: the first to link its id to folder/big."""
-    tmp = folder / f".big-{trial_id}-{os.getpid()}"
+def _claim(folder: Path, trial_id: str, name: str = "big") -> bool:
+    """Whether this trial is the big one: the first to link its id to folder/`name`."""
+    tmp = folder / f".{name}-{trial_id}-{os.getpid()}"
     tmp.write_text(trial_id)
     try:
-        os.link(tmp, folder / "big")
+        os.link(tmp, folder / name)
     except FileExistsError:
         pass
     finally:
         tmp.unlink()
-    return (folder / "big").read_text() == trial_id
+    return (folder / name).read_text() == trial_id
 
 
 def _ended(folder: Path) -> int:
@@ -100,3 +103,40 @@ def _oom() -> None:
 
     raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total "
                                       "capacity of 79.1 GiB of which 1.2 GiB is free.")
+
+
+def needs_memory(params, ctx):
+    """"tests.oom_archs:needs_memory": the first trial to start (its id in $HPT_TEST_OOM_DIR/needy)
+    needs params["need_mib"] of GPU memory and fails as torch does when its cap is lower
+    (HPT_GPU_MEMORY_MIB as os.environ has it while the trial runs; absent: no cap). Its first
+    attempt waits until another trial has started, and every other trial waits until it has failed
+    once (then 0.2 s more), so that attempt has a neighbour and trials are left after its retry. Every attempt appends {trial, attempt, needy, pid, cap}
+    to $HPT_TEST_OOM_DIR/caps.jsonl as it ends."""
+    folder = Path(os.environ[FOLDER_VAR])
+    cap = os.environ.get("HPT_GPU_MEMORY_MIB")
+    attempt = 1 + len(list(ctx.artifact_dir.glob("attempt-*")))
+    (ctx.artifact_dir / f"attempt-{attempt}").touch()
+    (folder / f"started-{ctx.trial_id}-{attempt}").touch()
+    needy = _claim(folder, ctx.trial_id, "needy")
+    try:
+        if needy and attempt == 1:
+            _until(lambda: any(p.name.startswith("started-") and ctx.trial_id not in p.name
+                               for p in folder.iterdir()))
+        elif not needy:  # then a while, so that trials are left for after the retry
+            _until(lambda: (folder / "needy-failed").exists())
+            time.sleep(0.2)
+        if needy and cap is not None and int(cap) < params["need_mib"]:
+            import torch  # noqa: F401  (hpt's out-of-memory error needs torch in the worker, as on a GPU)
+
+            (folder / "needy-failed").touch()
+            _oom()
+    finally:
+        record = {"trial": ctx.trial_id, "attempt": attempt, "needy": needy, "pid": os.getpid(), "cap": cap}
+        with open(folder / "caps.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+    return {"val_mse": float(params["n"])}
+
+
+def report_cap(params, ctx):
+    """"tests.oom_archs:report_cap": the memory cap the trial saw (HPT_GPU_MEMORY_MIB, "none")."""
+    return {"val_mse": 0.0, "cap": os.environ.get("HPT_GPU_MEMORY_MIB", "none")}

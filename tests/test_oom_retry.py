@@ -109,6 +109,37 @@ def test_the_extra_attempt_comes_on_top_of_trial_retries(tmp_path):
         "hpt: attempt 2 of 3, alone on gpu0", "hpt: attempt 3 of 3"]
 
 
+@pytest.mark.slow
+def test_the_retry_alone_runs_without_the_shares_memory_cap(tmp_path):
+    """One 80 GiB GPU at 1/2: each worker's cap is 40960 MiB. The trial that needs 60000 MiB fails
+    next to a neighbour, runs again alone with no cap (HPT_GPU_MEMORY_MIB lifted for that trial)
+    and succeeds; the next trial on the same worker has the share's cap again."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    spec = write_spec(tmp_path, architecture="tests.oom_archs:needs_memory",
+                      parameters={"n": list(range(8)), "need_mib": 60000}, resources={"gpus_per_trial": 0.5})
+    env = subprocess_env(HPT_FAKE_GPUS="1x80GiB", **{FOLDER_VAR: str(marks)})
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.pop("HPT_GPU_MEMORY_MIB", None)
+    out = tmp_path / "out"
+    proc = subprocess.run([HPT, "run", str(spec), "-o", str(out)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    rows = pd.read_csv(folder / "results.csv")
+    needy = (marks / "needy").read_text()
+    assert list(rows["status"]) == ["ok"] * 8
+    assert dict(zip(rows["trial_id"], rows["attempts"])) == {t: 2 if t == needy else 1 for t in rows["trial_id"]}
+    records = [json.loads(line) for line in (marks / "caps.jsonl").read_text().splitlines()]
+    retry = next(i for i, r in enumerate(records) if r["trial"] == needy and r["attempt"] == 2)
+    assert [r["cap"] for r in records if r["trial"] == needy] == ["40960", None]
+    assert all(r["cap"] == "40960" for i, r in enumerate(records) if i != retry)
+    after = [r for r in records[retry + 1:] if r["pid"] == records[retry]["pid"]]
+    assert after, records  # a trial ran on that warm worker after the retry, under the share's cap again
+    log = (folder / "trials" / needy / "log.txt").read_text()
+    assert "hpt: attempt 2 of 2, alone on gpu0" in hpt_lines(log)
+
+
 def test_is_oom_error_reads_the_error_trialrun_raises():
     assert is_oom_error("RuntimeError: GPU out of memory on cuda:0 [GPU 2] (CUDA out of memory. Tried ...): lower")
     assert not is_oom_error("OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB")

@@ -9,7 +9,8 @@ Environment read (set per slot by hpt_cli.devices.placement):
     HPT_TORCH_THREADS     torch.set_num_threads(n), once per worker
     HPT_GPU_MEMORY_MIB    torch.cuda.set_per_process_memory_fraction(MiB / total) on cuda:0, once
                           per worker: a trial that wants more gets an out-of-memory error instead of
-                          taking its neighbours' share of the GPU
+                          taking its neighbours' share of the GPU. `whole_gpu` lifts it for one trial
+                          (the retry alone on a GPU after an out-of-memory error next to others)
     HPT_FAKE_GPUS         placement ran on a fake inventory: trials run on the CPU
 """
 
@@ -18,13 +19,16 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["configure_torch", "is_oom_error", "oom_message", "release_gpu_memory", "trial_device"]
+__all__ = ["configure_torch", "is_oom_error", "oom_message", "release_gpu_memory", "trial_device", "whole_gpu"]
 
 _configured: set[str] = set()  # what configure_torch has done in this process
 _OOM_LEAD = "GPU out of memory on "  # how oom_message starts; is_oom_error looks for it
 _OOM_RAISED_AS = "RuntimeError: "  # hpt_cli.trialrun raises oom_message as a RuntimeError
+_MEMORY_VAR = "HPT_GPU_MEMORY_MIB"
 
 
 def trial_device(default: str = "cpu") -> str:
@@ -52,16 +56,47 @@ def configure_torch() -> None:
             torch.set_num_threads(max(1, int(threads)))
         except (ValueError, RuntimeError):
             pass
-    limit = os.environ.get("HPT_GPU_MEMORY_MIB", "").strip()
-    if "memory" not in _configured and limit and trial_device().startswith("cuda"):
-        _configured.add("memory")
-        try:
-            if torch.cuda.is_available():
-                total = torch.cuda.get_device_properties(0).total_memory
-                fraction = min(1.0, int(limit) * 1024 * 1024 / total)
-                torch.cuda.set_per_process_memory_fraction(fraction, 0)
-        except (ValueError, RuntimeError, AttributeError):
-            pass
+    if "memory" not in _configured and os.environ.get(_MEMORY_VAR, "").strip():
+        _apply_memory_cap(torch)
+
+
+def _apply_memory_cap(torch: Any) -> None:
+    """The one place a GPU memory cap is applied: HPT_GPU_MEMORY_MIB as a fraction of cuda:0's
+    memory, the whole GPU where it is unset (a lifted cap). On a CUDA device only; never raises."""
+    if not trial_device().startswith("cuda"):
+        return
+    _configured.add("memory")
+    limit = os.environ.get(_MEMORY_VAR, "").strip()
+    try:
+        if torch.cuda.is_available():
+            total = torch.cuda.get_device_properties(0).total_memory
+            fraction = min(1.0, int(limit) * 1024 * 1024 / total) if limit else 1.0
+            torch.cuda.set_per_process_memory_fraction(fraction, 0)
+    except (ValueError, RuntimeError, AttributeError):
+        pass
+
+
+@contextmanager
+def whole_gpu(lift: bool = True) -> Iterator[None]:
+    """For one trial (`lift`): no GPU memory cap. HPT_GPU_MEMORY_MIB is out of os.environ while
+    it runs (and torch's cap is the whole GPU where this worker had already applied its own); after
+    it, the worker's cap is back, in os.environ and in torch where torch is imported by then, so
+    the next trial on this worker gets its share again. The retry alone on a GPU after an
+    out-of-memory error next to other trials (hpt_cli.runner.loop) runs so."""
+    saved = os.environ.pop(_MEMORY_VAR, None) if lift else None
+    if saved is None:  # nothing to lift
+        yield
+        return
+    torch = _torch()
+    if torch is not None and "memory" in _configured:
+        _apply_memory_cap(torch)
+    try:
+        yield
+    finally:
+        os.environ[_MEMORY_VAR] = saved
+        torch = _torch()
+        if torch is not None:
+            _apply_memory_cap(torch)
 
 
 def release_gpu_memory() -> None:

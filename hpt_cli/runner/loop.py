@@ -384,6 +384,7 @@ class Runner:
             command=self.spec.command,
             timeout=self.spec.trial.timeout,
             scheduler=self._scheduler_for(trial),
+            whole_gpu=alone,  # the retry alone on a GPU: its worker's share of the memory is lifted
         )
         key = f"{trial.id}#{attempt}"
         if attempt > 1:  # each retry's output starts with a line that says which attempt it is
