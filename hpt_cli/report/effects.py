@@ -66,7 +66,7 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
         kind, levels = "bins", _bins(pairs)
     else:
         kind = "values"
-        order = sorted(distinct, key=lambda k: (0, distinct[k], "") if numeric else (1, 0, k))
+        order = _in_order(distinct)
         groups: dict[str, list[Row]] = {k: [] for k in order}
         for v, r in pairs:
             groups[canonical(v)].append(r)
@@ -85,7 +85,8 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
         if len(winners) == 1:
             winners[0].best_on += 1
     consistent = next((lv.value for lv in levels if compared and lv.best_on == compared), None)
-    stopped_only: dict[str, int] = {}
+    stopped_only: dict[str, int] = {}  # canonical value -> its trials, every one stopped
+    unfinished: dict[str, Any] = {}
     by_key = {lv.key: lv for lv in levels}
     for v, _ in stopped:
         if kind == "bins":
@@ -96,18 +97,17 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
         if lv is not None:
             lv.stopped += 1
         else:
-            text = value_text(v)
-            stopped_only[text] = stopped_only.get(text, 0) + 1
-    in_order = sorted(stopped_only, key=lambda t: (0, float(t), "") if _is_number(t) else (1, 0.0, t))
-    return Effect(name, kind, levels, compared, consistent, {t: stopped_only[t] for t in in_order})
+            k = canonical(v)
+            unfinished.setdefault(k, v)
+            stopped_only[k] = stopped_only.get(k, 0) + 1
+    return Effect(name, kind, levels, compared, consistent,
+                  {value_text(unfinished[k]): stopped_only[k] for k in _in_order(unfinished)})
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _in_order(distinct: dict[str, Any]) -> list[str]:
+    """Canonical keys of `distinct` (key -> value) by value where all are numbers, else by key."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct.values())
+    return sorted(distinct, key=lambda k: (0, distinct[k], "") if numeric else (1, 0, k))
 
 
 def _bins(pairs: list[tuple[Any, Row]]) -> list[Level]:
