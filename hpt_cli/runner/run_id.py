@@ -70,18 +70,17 @@ def data_rows(spec: Spec) -> str | None:
     end of the last validation window; column names included), or None for the bundled data."""
     if spec.data.path is None or not spec.date_ranges:
         return None
-    from hpt_cli.datasets import data_path, load_dataset
+    from hpt_cli.datasets import load_dataset
 
-    dataset = load_dataset(spec.data)
+    dataset = load_dataset(spec.data)  # cached per process, as the hash is by the dataset object
     last = max(spec.data.validation.add_to(r.end) for r in spec.date_ranges)
     _, end = dataset.rows(dataset.coverage()[0], last)
-    stat = data_path(spec.data).stat()
-    return _rows_hash(id(dataset), stat.st_size, stat.st_mtime_ns, end, dataset)
+    return _rows_hash(dataset, end)
 
 
 @functools.lru_cache(maxsize=8)
-def _rows_hash(_identity: int, _size: int, _mtime: int, end: int, dataset) -> str:
-    """Cached per loaded dataset and file state: auto mode and calibrate ask for several ids."""
+def _rows_hash(dataset, end: int) -> str:
+    """Cached per loaded dataset (hashed by identity): auto mode and calibrate ask for several ids."""
     import numpy as np
 
     frame = dataset.frame.iloc[:end]
@@ -89,7 +88,8 @@ def _rows_hash(_identity: int, _size: int, _mtime: int, end: int, dataset) -> st
     for name in frame.columns:  # raw values, not pandas' own hashing, which may change between versions
         values = frame[name].to_numpy()
         if values.dtype.kind in "biufmM":
-            digest.update(np.ascontiguousarray(values).view(np.uint8).tobytes() + values.dtype.str.encode())
+            digest.update(np.ascontiguousarray(values).view(np.uint8))
+            digest.update(values.dtype.str.encode())
         else:
             digest.update("\x1f".join(map(str, values)).encode("utf-8", "surrogatepass"))
         digest.update(b"\x1e")

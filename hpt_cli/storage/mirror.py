@@ -34,27 +34,26 @@ class Cancelled(Exception):
     """The mirror was cancelled (the run is quitting): it starts no new request."""
 
 
-def _crc32c_b64(data: bytes) -> str:
+def _crc32c_b64(chunks: Iterable[bytes]) -> str:
+    """CRC32C as GCS gives it (base64 of 4 big-endian bytes) of the bytes `chunks` yield."""
     import google_crc32c
 
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode("ascii")
+    checksum = google_crc32c.Checksum()
+    for chunk in chunks:
+        checksum.update(chunk)
+    return base64.b64encode(checksum.digest()).decode("ascii")
 
 
 _FORGOTTEN = (-1, -1)  # an uploaded.log stamp no file has: uploaded again on the next push
 
 
 def _file_crc32c_b64(path: Path) -> str | None:
-    """A file's CRC32C as GCS gives it (base64 of 4 big-endian bytes); None if it is gone."""
-    import google_crc32c
-
-    checksum = google_crc32c.Checksum()
+    """A file's CRC32C as GCS gives it; None if it is gone."""
     try:
         with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                checksum.update(chunk)
+            return _crc32c_b64(iter(lambda: fh.read(1 << 20), b""))
     except FileNotFoundError:
         return None
-    return base64.b64encode(checksum.digest()).decode("ascii")
 
 
 def whole_lines(path: Path) -> int:
@@ -140,8 +139,8 @@ class Mirror:
             blob = remote.get(name)
             if stamp == _FORGOTTEN or not (self.spool / name).is_file():
                 continue
-            if blob is not None and blob.size == stamp[0] and blob.crc32c in (
-                    None, _file_crc32c_b64(self.spool / name)):  # no checksum given: the size decides
+            if blob is not None and blob.size == stamp[0] and (  # no checksum given: the size decides
+                    blob.crc32c is None or blob.crc32c == _file_crc32c_b64(self.spool / name)):
                 continue
             self._mark_uploaded(name, _FORGOTTEN)
             gone.append(name)
@@ -186,7 +185,7 @@ class Mirror:
         with open(local, "rb") as fh:
             if remote and not self._verified:
                 prefix = fh.read(remote)
-                if blob.crc32c and _crc32c_b64(prefix) != blob.crc32c:
+                if blob.crc32c and _crc32c_b64([prefix]) != blob.crc32c:
                     raise Diverged(f"{self.target}/{RESULTS} in the bucket is not a prefix of the spool's copy")
                 self._verified = True
             if remote == end:
