@@ -312,12 +312,12 @@ def test_a_plugin_that_exits_at_import_is_an_architecture_error(workdir, monkeyp
 
 def test_a_plugin_named_like_a_built_in_is_said_once_and_the_built_in_wins(workdir, monkeypatch, capsys):
     plugin(workdir, monkeypatch, "ridge = hpt_plug:train\nmine = hpt_plug:train\n", TRAIN)
-    architectures._say_shadowed.cache_clear()
+    architectures.say_shadowed.cache_clear()
     try:
         assert get("ridge").name == "ridge"  # the built-in
         assert names().count("ridge") == 1 and "mine" in names()
     finally:
-        architectures._say_shadowed.cache_clear()
+        architectures.say_shadowed.cache_clear()
     assert capsys.readouterr().err == (
         "note: entry point 'ridge' = 'hpt_plug:train' (group hpt.architectures, package hpt-plug) is never used: "
         "the built-in 'ridge' wins; register it under another name\n")

@@ -43,7 +43,7 @@ _REQUIRES = {
 
 TrainFn = Callable[[dict, "TrialContext"], dict]
 
-__all__ = ["COMMAND", "Architecture", "ArchitectureError", "get", "names"]
+__all__ = ["COMMAND", "Architecture", "ArchitectureError", "get", "names", "say_shadowed"]
 
 
 class ArchitectureError(HptError):
@@ -78,7 +78,7 @@ _COMMAND = Architecture(
 def names() -> list[str]:
     """Built-in names (in registration order), then entry point names (sorted); "command" is
     reserved and not listed."""
-    _say_shadowed()
+    say_shadowed()
     extra = sorted({ep.name for ep in _entry_points()} - set(_BUILTINS) - {COMMAND})
     return list(_BUILTINS) + extra
 
@@ -88,8 +88,7 @@ def get(name: str) -> Architecture:
     """Resolve a name (cached per process); raise ArchitectureError with one line otherwise."""
     if name == COMMAND:
         return _COMMAND
-    if name in _BUILTINS:
-        _say_shadowed()
+    if name in _BUILTINS:  # no entry-point scan here: workers resolve built-ins per trial (~25 ms)
         if name in _REQUIRES:
             module, what, extra = _REQUIRES[name]
             if not _importable(module):
@@ -131,9 +130,10 @@ def _importable(module: str) -> bool:
 
 
 @functools.cache
-def _say_shadowed() -> None:
+def say_shadowed() -> None:
     """Once per process, a note on stderr for each entry point named like a built-in (or
-    "command"): it is never used, the built-in wins."""
+    "command"): it is never used, the built-in wins. Called by `names()` and the run's preflight,
+    not by `get()`, which every worker calls (the entry-point scan costs ~25 ms)."""
     for ep in _entry_points():
         if ep.name in _BUILTINS or ep.name == COMMAND:
             what = "the built-in" if ep.name in _BUILTINS else "hpt's reserved name"

@@ -80,11 +80,13 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     the local executor (exit 2); on Dask, where other machines run it, that is a note. An adaptive
     strategy adds what it does not honour as random search does (hpt_cli.search.adaptive.spec_notes;
     an HptError when its package is missing here)."""
-    from hpt_cli.architectures import ArchitectureError
+    from hpt_cli.architectures import ArchitectureError, say_shadowed
     from hpt_cli.architectures.check import command_problem, epochs_notes, signature_problem, spec_problems
     from hpt_cli.errors import SpecError
 
     resolved = {arch: get(arch) for arch in spec.architectures}
+    if any(":" not in arch and arch != COMMAND for arch in resolved):  # a plugin named like it is never used
+        say_shadowed()
     for name, arch in resolved.items():
         why = None if name == COMMAND else signature_problem(name, arch.train)
         if why:
