@@ -77,17 +77,17 @@ class Interrupted(HptError):
 # rerun (after freeing space) resumes. These read an OSError, or a trial's error text.
 
 RESUMES = "rerun the same command: finished rows are kept and the run resumes"
-_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _DISK_FULL_TEXT = re.compile(
-    "|".join([*(re.escape(f"[Errno {n}]") for n in _DISK_FULL_ERRNOS),
-              *(re.escape(os.strerror(n)) for n in _DISK_FULL_ERRNOS)]),
+    "|".join([*(re.escape(f"[Errno {n}]") for n in DISK_FULL_ERRNOS),
+              *(re.escape(os.strerror(n)) for n in DISK_FULL_ERRNOS)]),
     re.IGNORECASE,
 )
 
 
 def write_fix(exc: OSError) -> str:
     """What to do about a failed write of the run folder, for the end of a one-line error."""
-    if exc.errno in _DISK_FULL_ERRNOS:
+    if exc.errno in DISK_FULL_ERRNOS:
         return f"free space there and {RESUMES}"
     if exc.errno == errno.EFBIG:
         return f"raise the file size limit (ulimit -f) and {RESUMES}"

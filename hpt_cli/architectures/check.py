@@ -54,7 +54,7 @@ def spec_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Prob
 def epochs_notes(spec: Spec, resolved: Mapping[str, Architecture]) -> list[str]:
     """A note where `trial.epochs` makes a tuned `epochs` parameter moot: the built-in
     architectures (those that declare reading `epochs`) train for ctx.epochs whatever it says."""
-    from hpt_cli.spec.domains import Fixed, Grid
+    from hpt_cli.spec.domains import is_tuned
 
     if spec.trial.epochs is None:
         return []
@@ -62,8 +62,7 @@ def epochs_notes(spec: Spec, resolved: Mapping[str, Architecture]) -> list[str]:
     for arch in spec.architectures:
         domain = dict(spec.space_of(arch)).get("epochs")
         a = resolved.get(arch)
-        if (domain is None or isinstance(domain, Fixed) or (isinstance(domain, Grid) and len(domain.values) < 2)
-                or a is None or a.parameters is None or "epochs" not in a.parameters):
+        if domain is None or not is_tuned(domain) or a is None or a.parameters is None or "epochs" not in a.parameters:
             continue
         notes.append(f"trial.epochs ({spec.trial.epochs}) is what {arch} trains for: its tuned parameter epochs "
                      f"changes nothing, so configurations that differ only in it run alike; drop trial.epochs "

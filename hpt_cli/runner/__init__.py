@@ -7,7 +7,6 @@ then hands the trials to a Runner.
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.devices import THREAD_VARS, describe, notes, plan_run
-from hpt_cli.errors import ExitCode, HptError, write_fix
+from hpt_cli.errors import DISK_FULL_ERRNOS, ExitCode, HptError, write_fix
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.runner.loop import MaxFailures, Runner, RunResult, failure_budget
@@ -188,7 +187,7 @@ def _unwritable(output: str, rid: str, spool: Path | None, exc: OSError) -> HptE
     """The one line for a run folder (or, on gs://, its local spool) that cannot be written."""
     why = exc.strerror or str(exc)
     folder = spool_path(output, rid, spool)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the place is right; the disk is full: exit 4
+    if exc.errno in DISK_FULL_ERRNOS:  # the place is right; the disk is full: exit 4
         return StorageError(f"{folder or f'{output}/{rid}'}: cannot write the run folder ({why}); {write_fix(exc)}")
     if folder is not None:
         return HptError(f"{folder}: cannot create the local spool of {output}/{rid} ({why}); give --spool DIR "

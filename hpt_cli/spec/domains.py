@@ -259,6 +259,11 @@ class Quantized(Distribution):
         return out
 
 
+def is_tuned(domain: Domain) -> bool:
+    """Whether a parameter's domain gives it more than one value: a distribution, or a grid of two or more."""
+    return isinstance(domain, Distribution) or (isinstance(domain, Grid) and len(domain.values) > 1)
+
+
 DISTRIBUTIONS: dict[str, type[Distribution]] = {
     name: cls for cls in (Uniform, Int, Choice, Normal, Quantized) for name in cls.names
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hpt_cli.dates import DateRange
-from hpt_cli.spec.domains import Fixed, Grid
+from hpt_cli.spec.domains import Fixed, is_tuned
 from hpt_cli.spec.model import Spec
 
 EPOCHS = "epochs"  # the parameter ctx.epochs overrides in the built-in architectures
@@ -54,8 +54,7 @@ def _fix_epochs(spec: Spec, epochs: int) -> Spec:
 
     def fix(params, applies: bool):
         domain = dict(params).get(EPOCHS)
-        if not applies or domain is None or isinstance(domain, Fixed) or (
-                isinstance(domain, Grid) and len(domain.values) < 2):
+        if not applies or domain is None or not is_tuned(domain):
             return params
         return tuple((n, fixed if n == EPOCHS else d) for n, d in params)
 
