@@ -15,6 +15,7 @@ import click
 from hpt_cli.cli import cli
 from hpt_cli.cli.params import IsoDate
 from hpt_cli.cli.table import plural, render
+from hpt_cli.command import as_text
 from hpt_cli.search import configurations_by_architecture, expand
 from hpt_cli.search.space import capped
 from hpt_cli.spec import load_spec, parse_spec, schema
@@ -214,7 +215,7 @@ def _as_csv(first, params) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["index", "trial_id", "architecture", "start", "end", "repeat", "seed", *params])
     for t in first:
-        values = [_csv_value(t.params[p]) if p in t.params else "" for p in params]
+        values = [as_text(t.params[p]) if p in t.params else "" for p in params]
         writer.writerow([t.index, t.id, t.architecture, *t.date_range.to_json(), t.repeat, t.seed, *values])
     return buf.getvalue()
 
@@ -228,7 +229,3 @@ def schema_command() -> None:
       hpt schema > hpt-spec.schema.json
     """
     click.echo(json.dumps(schema(), indent=2))
-
-
-def _csv_value(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)

@@ -82,8 +82,7 @@ def _warm_up(warmup: tuple[str, bytes] | None, cache: dict) -> None:
             pass
 
 
-def _serve(conn: Connection, one_shot: bool, cache: dict[str, Callable[[Any], Any]] | None = None) -> None:
-    cache = {} if cache is None else cache
+def _serve(conn: Connection, one_shot: bool, cache: dict[str, Callable[[Any], Any]]) -> None:
     while True:
         try:
             message = conn.recv()

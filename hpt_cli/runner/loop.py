@@ -322,7 +322,7 @@ class Runner:
         if names is None:
             return [None] * self.executor.free_slots()
         kept = self._kept_gpus()
-        return [slot for slot in names if not self._gpus(slot) & kept]
+        return [slot for slot in names if not self._gpus(slot) & kept] if kept else names
 
     def _place_held(self) -> None:
         """Start each held retry that has a GPU with no trial running (the one kept for it if it is
@@ -397,7 +397,7 @@ class Runner:
             self.executor.submit(job, slot=slot)
             gpus = self._gpus(slot)
             met = self._met[key] = set()
-            for other, other_slot in self._slot_of.items():
+            for other, other_slot in self._slot_of.items() if gpus else ():
                 if gpus & self._gpus(other_slot):  # neighbours on a GPU: each meets the other
                     met.add(self._running[other][0].id)
                     self._met[other].add(trial.id)
@@ -423,7 +423,7 @@ class Runner:
         if status == "failed" and (result.error or "").startswith("TimeoutError:"):
             status = "timeout"  # the trial's own limit (a command trial enforces trial.timeout itself)
         if status == "failed" and is_disk_full(result.error):  # not the trial's outcome: no row, exit 4
-            raise disk_full_error(trial.id, str(self.store.trial_dir(trial.id)), _one_line(result.error))
+            raise disk_full_error(trial.id, str(self._folder(trial.id)), _one_line(result.error))
         error = result.error
         metrics = dict(result.value or {}) if status == "ok" else {}
         stopped_at = metrics.pop(STOPPED_KEY, None)
