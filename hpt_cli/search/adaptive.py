@@ -54,7 +54,7 @@ from hpt_cli.errors import HptError
 from hpt_cli.search.base import Searcher
 from hpt_cli.search.optuna_space import OptunaSpace
 from hpt_cli.search.space import RandomSpace
-from hpt_cli.search.trial import Trial, canonical_json, derive_seed
+from hpt_cli.search.trial import Trial, canonical_json, config_key, derive_seed
 from hpt_cli.spec.domains import Choice, Normal
 from hpt_cli.spec.model import Spec
 
@@ -171,7 +171,7 @@ class OptunaSearcher(Searcher):
         self._of_trial: dict[str, _Config] = {}  # trial id -> its configuration
         self._known: dict[str, _Told | None] = {}  # trial id -> outcome, from replayed rows
         self.initial = tuple((arch, dict(params)) for arch, params in s.initial)
-        self._initial_keys = {_key(arch, params) for arch, params in self.initial}
+        self._initial_keys = {config_key(arch, params) for arch, params in self.initial}
         self._initial_added = False
 
     # -- the Searcher seam -----------------------------------------------------------------------
@@ -185,7 +185,7 @@ class OptunaSearcher(Searcher):
         if not self._initial_added:  # first out (after replay, which may have their rows)
             self._initial_added = True
             for c, (arch, params) in enumerate(self.initial):
-                self._add(_key(arch, params), self._trials(c, arch, params), [])
+                self._add(config_key(arch, params), self._trials(c, arch, params), [])
         while not self._queue:
             if self.started >= self.budget or self._repeats >= MAX_REPEATS:
                 return None
@@ -212,7 +212,7 @@ class OptunaSearcher(Searcher):
             if fit is None:
                 continue
             arch, values = fit
-            if _key(arch, self.space.decode(arch, values)) in self._initial_keys:
+            if config_key(arch, self.space.decode(arch, values)) in self._initial_keys:
                 continue  # an initial configuration: no study trial, as on a fresh start
             key = canonical_json([arch, values])
             groups.setdefault(key, (arch, values, set()))[2].add(row["trial_id"])
@@ -239,7 +239,7 @@ class OptunaSearcher(Searcher):
         one, which then gets that one's value (at once, or when it is in) and is not counted."""
         study_trial = self.study.ask()
         arch, params = self.space.suggest(study_trial)
-        key = _key(arch, params)
+        key = config_key(arch, params)
         config = self._configs.get(key)
         if config is not None:  # proposed before: same trials, same value
             config.waiting.append(study_trial)
@@ -341,10 +341,6 @@ def searched_seconds(rows: Iterable[Mapping[str, str]]) -> float:
         total += max(0.0, end - max(start, reach))
         reach = max(reach, end)
     return total
-
-
-def _key(arch: str, params: Mapping[str, Any]) -> str:
-    return canonical_json({"architecture": arch, "params": params})
 
 
 def _epochs(value: Any) -> int:

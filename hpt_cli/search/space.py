@@ -17,7 +17,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from hpt_cli.search.permutation import Permutation
-from hpt_cli.search.trial import canonical_json, derive_seed
+from hpt_cli.search.trial import canonical_json, config_key, derive_seed
 from hpt_cli.spec.domains import Choice, Distribution, Fixed, Grid, Int, Quantized
 from hpt_cli.spec.model import Spec
 
@@ -195,8 +195,9 @@ class RandomSpace:
         self._seen: set[str] = set()
         excluded = dict.fromkeys(self.architectures, 0)
         for arch, params in spec.search.initial:
-            if arch in finite and self._key(arch, params) not in self._seen:
-                self._seen.add(self._key(arch, params))  # only looked at for architectures in _finite
+            key = config_key(arch, params)
+            if arch in finite and key not in self._seen:
+                self._seen.add(key)  # only looked at for architectures in _finite
                 excluded[arch] += finite[arch].contains(params)
         # per architecture: how many configurations it can still give; None: unbounded
         self.available = {a: finite[a].size - excluded[a] if a in finite else None for a in self.architectures}
@@ -241,10 +242,6 @@ class RandomSpace:
             params[name] = domain.value if isinstance(domain, Fixed) else columns[(arch, name)][offset]
         return arch, params
 
-    @staticmethod
-    def _key(arch: str, params: dict[str, Any]) -> str:
-        return canonical_json([arch, params])
-
     def _budget(self) -> int:
         return min(4 * self.distinct, 1 << 18) if self.distinct is not None else -1
 
@@ -276,7 +273,7 @@ class RandomSpace:
                 arch, params = self._product(index)
                 entry = -1 - index
             if arch in self._finite:
-                key = self._key(arch, params)
+                key = config_key(arch, params)
                 if key in self._seen:
                     continue
                 self._seen.add(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,11 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def config_key(architecture: str, params: Mapping[str, Any]) -> str:
+    """A configuration's key (architecture and parameter values; not the date range or repeat)."""
+    return canonical_json({"architecture": architecture, "params": params})
+
+
 @dataclass(frozen=True)
 class Trial:
     """One configuration on one date range (and one repeat): the unit that runs and gets a row."""
@@ -54,4 +60,4 @@ class Trial:
 
     def config_key(self) -> str:
         """What identifies the configuration across date ranges and repeats."""
-        return canonical_json({"architecture": self.architecture, "params": self.params})
+        return config_key(self.architecture, self.params)
