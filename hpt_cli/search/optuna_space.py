@@ -92,9 +92,8 @@ def _parse_int(cell: str) -> int:
 
 def _quantized(name: str, key: str, d: Quantized) -> Param:
     q = d.q
-    lo = round(math.ceil(d.low / q - 1e-9) * q, 12)
-    hi = round(math.floor(d.high / q + 1e-9) * q, 12)
-    whole = all(float(x).is_integer() for x in (d.low, d.high, q))
+    first, last, whole = d.multiples
+    lo, hi = round(first * q, 12), round(last * q, 12)
     if d.log:
         def decode(x: float) -> Any:
             v = round(min(max(round(x / q) * q, lo), hi), 12)

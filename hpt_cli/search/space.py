@@ -80,9 +80,7 @@ class _Multiples:
 
     def __init__(self, domain: Quantized):
         self.q = domain.q
-        self.first = math.ceil(domain.low / domain.q - 1e-9)
-        self.last = math.floor(domain.high / domain.q + 1e-9)
-        self.as_int = all(float(x).is_integer() for x in (domain.low, domain.high, domain.q))
+        self.first, self.last, self.as_int = domain.multiples
 
     def __len__(self) -> int:
         return self.last - self.first + 1

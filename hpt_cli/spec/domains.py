@@ -246,11 +246,18 @@ class Quantized(Distribution):
         name = "qloguniform" if self.log else "quniform"
         return {"distribution": name, "low": self.low, "high": self.high, "q": self.q}
 
+    @property
+    def multiples(self) -> tuple[int, int, bool]:
+        """(first, last, whole): the values are k * q for k in [first, last] (the multiples of q
+        inside [low, high]), ints where low, high and q are whole numbers. Random search, its
+        finite-space count and Optuna all take them from here."""
+        return (math.ceil(self.low / self.q - 1e-9), math.floor(self.high / self.q + 1e-9),
+                all(float(x).is_integer() for x in (self.low, self.high, self.q)))
+
     def sample(self, rng, size):
         raw = Uniform(self.low, self.high, self.log).sample(rng, size)
-        lo = math.ceil(self.low / self.q - 1e-9) * self.q
-        hi = math.floor(self.high / self.q + 1e-9) * self.q
-        as_int = all(float(x).is_integer() for x in (self.low, self.high, self.q))
+        first, last, as_int = self.multiples
+        lo, hi = first * self.q, last * self.q
         out = []
         for v in raw:
             x = min(max(round(v / self.q) * self.q, lo), hi)
