@@ -130,7 +130,7 @@ def _plus(a: Length, b: Length) -> Length:
 def _back(day: date, length: Length, keep_ends: bool) -> date:
     """`day` minus `length`; with `keep_ends`, the last day of a month maps to the last day of a month."""
     if keep_ends and _monthly(length) and _is_month_end(day):
-        return _month_end(add_months(day.replace(day=1), -_in_base_unit(length)))
+        return month_end(add_months(day.replace(day=1), -_in_base_unit(length)))
     return length.add_to(day, -1)
 
 
@@ -138,7 +138,7 @@ def _is_month_end(day: date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
 
 
-def _month_end(day: date) -> date:
+def month_end(day: date) -> date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 

@@ -8,10 +8,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from hpt_cli.cli.table import plural
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.sanitize import plain
 from hpt_cli.storage.results import PASSED
+from hpt_cli.words import plural
 
 
 def _clock(seconds: float) -> str:

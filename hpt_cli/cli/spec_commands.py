@@ -14,13 +14,14 @@ import click
 
 from hpt_cli.cli import cli
 from hpt_cli.cli.params import IsoDate
-from hpt_cli.cli.table import plural, render
+from hpt_cli.cli.table import render
 from hpt_cli.command import as_text
 from hpt_cli.search import configurations_by_architecture, expand
 from hpt_cli.search.space import capped
 from hpt_cli.spec import load_spec, parse_spec, schema
 from hpt_cli.spec.model import Spec
 from hpt_cli.spec.modes import for_running
+from hpt_cli.words import plural
 
 spec_argument = click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 

@@ -7,11 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def plural(n: int, word: str) -> str:
-    """`1 configuration`, `2 configurations`."""
-    return f"{n} {word}" + ("s" if n != 1 else "")
-
-
 def cell(value: Any) -> str:
     if isinstance(value, str):
         return value

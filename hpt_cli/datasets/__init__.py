@@ -7,7 +7,6 @@ the `data.validation` length that follows, end <= date < end + validation.
 
 from __future__ import annotations
 
-import calendar
 import difflib
 import functools
 import re
@@ -21,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from hpt_cli.architectures.features import ROW_STEP_ARCHITECTURES, is_saved_index
-from hpt_cli.dates import DateRange, Length, month_start, rolling_windows
+from hpt_cli.dates import DateRange, Length, month_end, month_start, rolling_windows
 from hpt_cli.errors import DataError
 from hpt_cli.spec.model import DataSpec, Rolling
+from hpt_cli.words import and_list
 
 BUNDLED_FILE = "chicago_ridership.csv.gz"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -315,7 +315,7 @@ def _short_notes(ranges: list[DateRange], validation: Length, last: date) -> lis
 def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[str]) -> list[str]:
     """For architectures that take one row per day as one time step: a DataError for a date with
     several rows; notes for days without a row and for saved-index columns."""
-    who = _listed(archs)
+    who = and_list(archs)
     take = "takes" if len(archs) == 1 else "take"
     used = np.zeros(len(dataset.frame), dtype=bool)
     for start, end in spans:
@@ -352,10 +352,6 @@ def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[st
                      f"{'are' if len(unnamed) > 1 else 'is'} left out of the features of {who}: a saved pandas "
                      f"index, by its name (rename it to use it as a covariate)")
     return notes
-
-
-def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _stamp(value: pd.Timestamp) -> str:
@@ -397,7 +393,7 @@ def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
     windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
     if all(_has_values(dataset, w) and _has_values(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
            for w in windows):
-        last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        last = month_end(day)
         return f" (at the latest --today {last.isoformat()})"
     return ""
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hpt_cli.report.build import Report
+from hpt_cli.words import and_list, plural
 
 Table = Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
 
@@ -55,13 +56,9 @@ def headline(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     counts = ", ".join(f"{n} {s}" for s, n in report.failures.by_status.items())
     configurations = report.configurations + len(report.failed_configurations)
-    return para(f"{runs}: {_n(report.rows, 'trial')} ({counts}); objective {report.metric} ({report.mode}); "
-                f"{_n(configurations, 'configuration')} on {_n(len(report.ranges), 'date range')} x "
-                f"{_n(report.repeats, 'repeat')}")
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    return para(f"{runs}: {plural(report.rows, 'trial')} ({counts}); objective {report.metric} ({report.mode}); "
+                f"{plural(configurations, 'configuration')} on {plural(len(report.ranges), 'date range')} x "
+                f"{plural(report.repeats, 'repeat')}")
 
 
 def ranking_section(report: Report, render: Table) -> list[str]:
@@ -92,7 +89,7 @@ def verdict(report: Report) -> list[str]:
     tied = [r for r in firsts if report.range_firsts.get(r, 1) > 1]
     others = [c for c in report.first_on_every_range if c is not w]
     if len(firsts) == total and others and all(o.range_means == w.range_means for o in others):
-        names = _and([w.label] + [o.label for o in others])
+        names = and_list([w.label] + [o.label for o in others])
         return [para(f"{names} tie for first on every date range (identical results); {w.label} is listed "
                      "first by name.")]
     alone = f", {len(tied)} of them tied" if tied else ""
@@ -110,10 +107,6 @@ def incomplete(report: Report, c) -> str:
     if c.n < report.winner.n:
         return f"it has results on {c.n} of {len(report.ranges)} date ranges"
     return "the scheduler stopped it early on some date range"
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def nothing_ranked(report: Report) -> str:

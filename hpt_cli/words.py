@@ -1,0 +1,13 @@
+"""Small words for one-line messages, shared by the CLI and the core (no click here)."""
+
+from __future__ import annotations
+
+
+def plural(n: int, word: str) -> str:
+    """`1 configuration`, `2 configurations`."""
+    return f"{n} {word}" + ("s" if n != 1 else "")
+
+
+def and_list(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
