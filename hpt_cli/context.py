@@ -95,9 +95,10 @@ class TrialContext:
 
         With a scheduler in the spec, raises TrialStopped(epoch) once the row is written when
         the trial should stop (see hpt_cli.search.schedulers)."""
-        values = {str(k): metric_value(str(k), v) for k, v in metrics.items()}  # TypeError: a bad one
+        scalars = {str(k): _scalar(str(k), v) for k, v in metrics.items()}  # TypeError: a bad one
+        values = {k: _kept(s) for k, s in scalars.items()}
         row: dict[str, Any] = {"epoch": "" if epoch is None else int(epoch)}
-        row.update({k: _cell(metrics[k], v) for k, v in values.items()})
+        row.update({k: _cell(s) for k, s in scalars.items()})
         new = [k for k in row if k not in self._header]
         self._rows.append(row)
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -115,27 +116,36 @@ class TrialContext:
             self.scheduler.observe(epoch, values)
 
 
-def _cell(raw: Any, value: float | str | bool) -> str:
-    if isinstance(value, float):
-        whole = raw.item() if hasattr(raw, "item") and not isinstance(raw, numbers.Number) else raw
-        if isinstance(whole, numbers.Integral):
-            return str(int(whole))  # an integer stays one: "5", not "5.0"
-        return repr(value)  # shortest text that reads back to the same float
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as JSON (and results.csv's `extra`) write it
-    return value
+def _cell(scalar: bool | str | numbers.Real) -> str:
+    if isinstance(scalar, bool):
+        return "true" if scalar else "false"  # as JSON (and results.csv's `extra`) write it
+    if isinstance(scalar, numbers.Integral):
+        return str(int(scalar))  # an integer stays one: "5", not "5.0"
+    if isinstance(scalar, numbers.Real):
+        return repr(float(scalar))  # shortest text that reads back to the same float
+    return scalar
+
+
+def _kept(scalar: bool | str | numbers.Real) -> float | str | bool:
+    return scalar if isinstance(scalar, (bool, str)) else float(scalar)
 
 
 def metric_value(name: str, value: Any) -> float | str | bool:
     """One metric as hpt keeps it: a number as a float (numpy scalars, 0-d and size-1 arrays,
     one-element tensors included; NaN and infinity pass), a string or a bool as it is (they go
     into results.csv's JSON `extra` column). Anything else raises TypeError naming the metric."""
+    return _kept(_scalar(name, value))
+
+
+def _scalar(name: str, value: Any) -> bool | str | numbers.Real:
+    """`value` as a plain scalar, read once (a tensor's .item() syncs its device); TypeError
+    naming the metric for anything that is not one number, string or bool."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
         return str(value)  # a numpy str_ too
     if isinstance(value, numbers.Real):
-        return float(value)
+        return value
     item = getattr(value, "item", None)
     if callable(item) and not isinstance(value, (dict, list, tuple, set)):
         try:
@@ -143,7 +153,7 @@ def metric_value(name: str, value: Any) -> float | str | bool:
         except (ValueError, RuntimeError, TypeError):
             scalar = item
         if scalar is not item and isinstance(scalar, (bool, str, numbers.Real)):
-            return metric_value(name, scalar)
+            return _scalar(name, scalar)
     raise TypeError(f"metric {name!r} is {_describe(value)}; a metric must be a number, a string or a bool: "
                     f"return one number (e.g. float(x.mean())) and save arrays and other values as files in "
                     f"the trial's artifact_dir")
