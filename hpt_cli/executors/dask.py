@@ -424,15 +424,22 @@ class DaskExecutor(Executor):
             return None
         return running.started[0] + running.job.timeout + _BACKSTOP_S
 
-    def _processing(self, running: _Running) -> bool:
-        """Whether the scheduler still has the job's task processing on the worker that started it."""
+    def _processing(self, running: _Running, where: dict | None = None) -> bool:
+        """Whether the scheduler still has the job's task processing on the worker that started it.
+        `where`: the scheduler's {worker: [keys]} already asked for (one request for many jobs)."""
         assert running.started is not None
-        worker = running.started[1]
+        if where is None:
+            where = self._where()
+            if where is None:  # the scheduler cannot say: keep the backstop
+                return True
+        return running.future.key in (where.get(running.started[1]) or ())
+
+    def _where(self) -> dict | None:
+        """The scheduler's {worker: [keys]} (a worker that left is not in it); None if it cannot say."""
         try:
-            where = self._client.processing()  # {worker: [keys]}: a worker that left is not in it
-        except Exception:  # noqa: BLE001 - the scheduler cannot say: keep the backstop
-            return True
-        return running.future.key in (where.get(worker) or ())
+            return self._client.processing()
+        except Exception:  # noqa: BLE001 - see the callers
+            return None
 
     def _forget(self, key: str) -> _Running:
         running = self._running.pop(key)
@@ -495,8 +502,9 @@ class DaskExecutor(Executor):
         if not self._running:
             return
         usable = self._client.status == "running"
-        running = [r for r in self._running.values()
-                   if usable and not r.future.done() and r.started is not None and self._processing(r)]
+        started = [r for r in self._running.values() if usable and not r.future.done() and r.started is not None]
+        where = self._where() if started else None  # one request, not one per job
+        running = [r for r in started if where is None or self._processing(r, where)]
         event = None
         if running:
             from distributed import Event
