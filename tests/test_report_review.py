@@ -231,6 +231,13 @@ def test_effects_count_stopped_trials_and_name_values_whose_every_trial_was_stop
     assert [(lv.value, lv.n, lv.stopped) for lv in effects["lr"].levels] == [("0.01", 2, 0), ("0.1", 2, 2)]
 
 
+def test_values_whose_every_trial_was_stopped_keep_apart_when_they_print_alike(tmp_path):
+    data = {0.1: [[2.0]], 0.01: [[3.0]], 0.001: [[9.0]], 0.0010000001: [[9.5]]}
+    uri = make_run(tmp_path / "s", data, R4[:1], param="lr", status={0.001: "stopped", 0.0010000001: "stopped"})
+    (lr,) = build_report([uri]).effects
+    assert lr.stopped_only == {"0.001": 1, "0.0010000001": 1}
+
+
 # -- 7, 10: what RUN may be, and one line when it cannot be read -----------------------------------
 
 def test_the_results_csv_path_that_hpt_run_prints_is_its_folder(tmp_path):

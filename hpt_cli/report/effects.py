@@ -70,9 +70,7 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
         groups: dict[str, list[Row]] = {k: [] for k in order}
         for v, r in pairs:
             groups[canonical(v)].append(r)
-        short = [value_text(distinct[k]) for k in order]
-        texts = [value_text(distinct[k], precise=short.count(t) > 1) for k, t in zip(order, short)]
-        levels = [_level(text, groups[k], key=k) for k, text in zip(order, texts)]
+        levels = [_level(text, groups[k], key=k) for k, text in zip(order, _labels(distinct, order))]
     sign = 1 if results.mode == "min" else -1
     compared = 0
     for rng in results.ranges:
@@ -100,8 +98,16 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
             k = canonical(v)
             unfinished.setdefault(k, v)
             stopped_only[k] = stopped_only.get(k, 0) + 1
+    order = _in_order(unfinished)
     return Effect(name, kind, levels, compared, consistent,
-                  {value_text(unfinished[k]): stopped_only[k] for k in _in_order(unfinished)})
+                  {text: stopped_only[k] for k, text in zip(order, _labels(unfinished, order))})
+
+
+def _labels(distinct: dict[str, Any], order: list[str]) -> list[str]:
+    """The labels of `distinct`'s values in `order`: short, with full precision for those whose
+    short text would be the same as another's."""
+    short = [value_text(distinct[k]) for k in order]
+    return [value_text(distinct[k], precise=short.count(t) > 1) for k, t in zip(order, short)]
 
 
 def _in_order(distinct: dict[str, Any]) -> list[str]:
