@@ -145,7 +145,7 @@ def folder_holds_a_run(lock: RunLock) -> bool:
 
 
 def _bucket_holds_a_run(lock: GcsLock) -> bool:
-    from hpt_cli.storage.gcs import CALL_TIMEOUT, transient, user_error
+    from hpt_cli.storage.gcs import CALL_TIMEOUT, raise_unless_transient
 
     if lock.offline:
         return False
@@ -154,9 +154,5 @@ def _bucket_holds_a_run(lock: GcsLock) -> bool:
                                        retry=None)
         return any(blob.name != lock.blob_name for blob in blobs)
     except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
-        error = user_error(exc, lock.location)
-        if error is not None:
-            raise error from None
-        if transient(exc):
-            return False
-        raise
+        raise_unless_transient(exc, lock.location)
+        return False

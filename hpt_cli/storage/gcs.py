@@ -136,11 +136,17 @@ def check_bucket(client, location: GcsLocation) -> str | None:
     service does not answer (the run goes on into the spool), else None."""
     try:
         client.bucket(location.bucket).reload(timeout=CALL_TIMEOUT, retry=None)
-    except Exception as exc:  # noqa: BLE001 - classified below
-        error = user_error(exc, location)
-        if error is not None:
-            raise error from None
-        if transient(exc):
-            return f"{location} does not answer now ({describe(exc)}); results go to the spool first"
-        raise
+    except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
+        raise_unless_transient(exc, location)
+        return f"{location} does not answer now ({describe(exc)}); results go to the spool first"
     return None
+
+
+def raise_unless_transient(exc: BaseException, location: GcsLocation) -> None:
+    """Return when `exc` is transient (the caller goes on offline: the spool holds everything);
+    raise the user's error when it is one (`user_error`), and `exc` itself otherwise."""
+    error = user_error(exc, location)
+    if error is not None:
+        raise error from None
+    if not transient(exc):
+        raise exc

@@ -147,16 +147,12 @@ class GcsLock(RunLock):
         return blob.generation
 
     def try_acquire(self) -> str | None:
-        from hpt_cli.storage.gcs import transient, user_error
+        from hpt_cli.storage.gcs import raise_unless_transient
 
         try:
             return self._try_acquire()
         except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
-            error = user_error(exc, self.location)
-            if error is not None:
-                raise error from None
-            if not transient(exc):
-                raise
+            raise_unless_transient(exc, self.location)
             self.offline = True  # the spool's file lock still holds on this machine
             return None
 

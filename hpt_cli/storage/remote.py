@@ -25,6 +25,7 @@ from hpt_cli.storage.gcs import (
     check_bucket,
     describe,
     make_client,
+    raise_unless_transient,
     transient,
 )
 from hpt_cli.storage.local import LocalRunStore
@@ -60,8 +61,7 @@ class GcsRunStore(RunStore):
             try:
                 self.mirror.pull_results()  # resume from the bucket's rows
             except Exception as exc:  # noqa: BLE001 - offline now: the spool's rows stand
-                if not transient(exc):
-                    raise
+                raise_unless_transient(exc, location)
                 self.warning = f"{location} does not answer now ({describe(exc)}); results go to the spool first"
         self.uploader = Uploader(self.mirror, interval=interval).start()
 
