@@ -20,6 +20,7 @@ from hpt_cli.errors import HptError
 from hpt_cli.sanitize import plain
 from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, describe, is_gcs, make_client, transient
 from hpt_cli.storage.lock import LOCK_NAME
+from hpt_cli.storage.results import stale_summary
 
 
 class LocalSource:
@@ -149,11 +150,9 @@ class Watcher:
         ended before the current attempt wrote its spec.json."""
         raw = self.source.read("spec.json")
         try:
-            created = json.loads(raw).get("hpt", {}).get("created_at") if raw else None
-        except ValueError:
+            return stale_summary(summary, json.loads(raw) if raw else None)
+        except (ValueError, AttributeError):
             return False
-        ended = summary.get("ended_at")
-        return bool(created and ended and ended < created)
 
     def _new_rows(self) -> list[dict[str, str]]:
         data = self.source.read("results.csv", self.offset)

@@ -285,3 +285,19 @@ def test_range_ranks_are_competition_ranks(tmp_path):
     for rng in rep.ranges:
         values = [c.range_means[rng] for c in rep.ranking]
         assert [c.range_ranks[rng] for c in rep.ranking] == [1 + sum(w < v for w in values) for v in values]
+
+
+def test_a_summary_of_an_earlier_attempt_does_not_speak_for_a_run_started_again(tmp_path):
+    uri = make_run(tmp_path / "again", {"A": [[1.0], [2.0]], "B": [[2.0], [3.0]]}, R4[:2])
+    summary = {"status": "complete", "exit_code": 0, "total": 2, "ended_at": "2026-01-01T00:05:00Z"}
+    (tmp_path / "again" / "summary.json").write_text(json.dumps(summary))
+    spec_path = tmp_path / "again" / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["hpt"] = {"created_at": "2026-01-01T00:04:00Z"}  # the summary is this attempt's
+    spec_path.write_text(json.dumps(spec))
+    assert [r["status"] for r in json.loads(report(uri, "--format", "json").output)["runs"]] == ["complete"]
+    spec["hpt"] = {"created_at": "2026-01-02T00:00:00Z"}  # started again after it (then killed, say)
+    spec_path.write_text(json.dumps(spec))
+    doc = json.loads(report(uri, "--format", "json").output)
+    assert [r["status"] for r in doc["runs"]] == ["in progress"]
+    assert any("has no summary.json of its latest attempt yet" in n for n in doc["notes"])

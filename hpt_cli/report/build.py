@@ -117,7 +117,7 @@ def analyse(results: Results, top: int = 10) -> Report:
     notes = []
     for run in runs:
         if run.status == "in progress":
-            notes.append(f"{run.label} has no summary.json yet: a run in progress (or killed); "
+            notes.append(f"{run.label} has no summary.json of its latest attempt yet: a run in progress (or killed); "
                          "this report covers its finished trials")
         if run.skipped_lines:
             notes.append(f"{run.label}: {run.skipped_lines} lines of results.csv with the wrong number "

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from hpt_cli.errors import HptError
-from hpt_cli.storage.results import LEAD, TAIL
+from hpt_cli.storage.results import LEAD, TAIL, stale_summary
 from hpt_cli.watch import open_source
 
 NO_RUN = "no results.csv (is this a run folder? `hpt run` prints its path)"
@@ -112,6 +112,8 @@ def load_run(uri: str) -> Run:
     if spec is None:
         raise HptError(f"{uri}: no spec.json next to results.csv (`hpt run` writes it before the first trial)")
     summary = _json(source, uri, "summary.json")
+    if summary is not None and stale_summary(summary, spec):
+        summary = None  # an earlier attempt's: the run was started again and has not ended since
     objective = spec.get("objective") or {}
     metric = objective.get("metric", "val_mse")
     mode = objective.get("mode", "min")

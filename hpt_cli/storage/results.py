@@ -22,6 +22,15 @@ STATUSES = ("ok", "stopped", "failed", "timeout")  # stopped: early, by the spec
 PASSED = ("ok", "stopped")  # statuses that are not failures
 
 
+def stale_summary(summary: dict[str, Any], spec_doc: dict[str, Any] | None) -> bool:
+    """Whether a run folder's summary.json was left by an earlier attempt of a run started again
+    (it ended before the current attempt wrote its spec.json): then it does not speak for the
+    folder, which may hold rows that attempt never counted (e.g. it was killed)."""
+    created = (spec_doc or {}).get("hpt", {}).get("created_at")
+    ended = summary.get("ended_at")
+    return bool(isinstance(created, str) and isinstance(ended, str) and ended < created)
+
+
 def param_column(name: str, taken: Iterable[str]) -> str:
     """A parameter's column: its own name, or `param_<name>` where that is taken."""
     return f"param_{name}" if name in set(taken) else name
