@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -124,6 +125,18 @@ def exits(monkeypatch):
     return codes
 
 
+def test_deleting_the_lock_file_lets_no_second_run_into_a_held_folder(tmp_path):
+    holder, other = FileLock(tmp_path / "run"), FileLock(tmp_path / "run")
+    assert holder.try_acquire() is None
+    (tmp_path / "run" / ".lock").unlink()  # it stays after every run, so it may look stale
+    assert other.try_acquire() == "another run"  # the folder itself is held; .lock no longer says by whom
+    holder.release()
+    assert other.try_acquire() is None
+    assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == os.getpid()
+    assert holder.try_acquire().startswith(f"pid {os.getpid()} on ")
+    other.release()
+
+
 @pytest.mark.parametrize("sig, again", [(signal.SIGTERM, "send SIGTERM again"), (signal.SIGINT, "Ctrl-C again")])
 def test_the_first_signal_says_how_to_quit_at_once_for_that_signal(sig, again, exits):
     said = []
@@ -147,6 +160,18 @@ def test_a_second_signal_names_the_spool_of_a_gcs_run(exits, tmp_path):
     assert exits == [3]
     assert said[-1] == (f"SIGINT again: quitting at once; what was not uploaded yet is in the spool "
                         f"{handler.spool}; upload it with: hpt sync {handler.spool}")
+
+
+def test_a_second_signal_names_the_folder_of_a_local_run(exits):
+    said = []
+    handler = run_command.StopOnSignal(threading.Event(), said.append)
+    handler.folder = "runs/x-1"
+    handler.handle(signal.SIGHUP, None)
+    assert said == ["SIGHUP: stopping; finished trials are kept (send SIGHUP again to quit at once)"]
+    with pytest.raises(SystemExit):
+        handler.handle(signal.SIGTERM, None)
+    assert said[-1] == ("SIGTERM again: quitting at once; finished trials are kept in runs/x-1 "
+                        "(run the same command again to run the rest)")
 
 
 # -- --grace 0, --output's help ----------------------------------------------------------------------

@@ -90,37 +90,54 @@ class RunLock(ABC):
 
 
 class FileLock(RunLock):
+    """An flock(2) on the run folder itself, so that deleting `.lock` (which stays after a run and
+    may look stale) lets no second run in; `.lock` says who holds it, and is flocked too, as hpt
+    versions before the folder lock did, so that those and this one exclude each other."""
+
     def __init__(self, folder: Path):
-        self.path = Path(folder) / LOCK_NAME
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
         self.where = str(folder)
-        self._fd: int | None = None
+        self._fds: tuple[int, int] | None = None
 
     def try_acquire(self) -> str | None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        taken: list[int] = []
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            for path, flags in ((self.folder, os.O_RDONLY | os.O_DIRECTORY), (self.path, os.O_RDWR | os.O_CREAT)):
+                taken.append(os.open(path, flags, 0o644))
+                fd = taken[-1]
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            info = None
-            for _ in range(20):  # the holder writes who it is just after taking the flock
-                try:
-                    info = json.loads(os.pread(fd, 4096, 0) or b"null")
-                except ValueError:
-                    info = None
-                if info:
-                    break
-                time.sleep(0.01)
-            os.close(fd)
-            return _describe(info)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder_info()).encode(), 0)
-        self._fd = fd
+            for fd in taken:
+                os.close(fd)
+            return _describe(self._holder())
+        except BaseException:
+            for fd in taken:
+                os.close(fd)
+            raise
+        os.ftruncate(taken[1], 0)
+        os.pwrite(taken[1], json.dumps(holder_info()).encode(), 0)
+        self._fds = (taken[0], taken[1])
+        return None
+
+    def _holder(self) -> dict | None:
+        """Who holds the lock, from `.lock` (None when it does not say)."""
+        for _ in range(20):  # the holder writes who it is just after taking the flock
+            try:
+                info = json.loads(self.path.read_bytes() or b"null")
+            except (OSError, ValueError):
+                info = None
+            if info:
+                return info
+            time.sleep(0.01)
         return None
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)  # closing drops the flock
+            self._fds = None
 
 
 class GcsLock(RunLock):
