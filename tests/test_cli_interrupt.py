@@ -59,28 +59,49 @@ def test_sigint_to_a_real_watch_exits_3(tmp_path):
     assert err == "interrupted\n"
 
 
-@pytest.mark.slow
-def test_sigint_to_hpt_run_still_stops_the_run_cleanly(tmp_path):
+def _run_until_rows(tmp_path, rows: int, trials: int = 12, **popen):
+    """A real `hpt run` of 1-second trials on 2 workers, once results.csv holds `rows` lines."""
     spec = write_spec(tmp_path, name="sigint", architecture="tests.archs:fault",
-                      parameters={"kind": "sleep", "seconds": 1.0, "value": list(range(12))})
+                      parameters={"kind": "sleep", "seconds": 1.0, "value": list(range(trials))})
     out = tmp_path / "out"
     proc = subprocess.Popen([HPT, "run", str(spec), "-o", str(out), "-j", "2"], env=subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+            len(p.read_text().splitlines()) >= rows for p in out.glob("*/results.csv")):
+        time.sleep(0.05)
+    return proc, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, again", [(signal.SIGINT, "Ctrl-C again"), (signal.SIGHUP, "send SIGHUP again")])
+def test_sigint_or_a_closed_terminal_stops_hpt_run_cleanly(tmp_path, sig, again):
+    proc, out = _run_until_rows(tmp_path, 3)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-                len(p.read_text().splitlines()) >= 3 for p in out.glob("*/results.csv")):
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert proc.returncode == 3, err
     lines = err.splitlines()
-    assert "SIGINT: stopping; finished trials are kept (Ctrl-C again to quit at once)" in lines
+    assert f"{sig.name}: stopping; finished trials are kept ({again} to quit at once)" in lines
     assert lines[-2].startswith("interrupted: ") and "interrupted" not in lines  # the run's own summary
     (folder,) = out.iterdir()
     assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_under_nohup_a_closed_terminal_does_not_stop_the_run(tmp_path):
+    ignore_hangup = lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)  # noqa: E731 - what nohup does
+    proc, out = _run_until_rows(tmp_path, 2, trials=4, preexec_fn=ignore_hangup)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    (folder,) = out.iterdir()
+    assert json.loads((folder / "summary.json").read_text())["counts"]["ok"] == 4
 
 
 def test_one_configuration_is_singular(tmp_path):

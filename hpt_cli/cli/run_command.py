@@ -78,19 +78,23 @@ def _check_writable(option: str, path: str) -> None:
 
 
 class StopOnSignal:
-    """SIGINT/SIGTERM: the first asks the run to stop (running trials are killed, finished rows
-    kept, exit 3; exit 4 if a gs:// bucket does not answer then, the rest kept in the spool); a
-    second one, of either kind, exits 3 at once (workers die with the runner), naming the spool
-    of a gs:// run, which may hold what was not uploaded yet."""
+    """SIGINT/SIGTERM/SIGHUP (a closed terminal or ssh session; left alone where `nohup` set it to
+    be ignored): the first asks the run to stop (running trials are killed, finished rows kept,
+    exit 3; exit 4 if a gs:// bucket does not answer then, the rest kept in the spool); a second
+    one, of any kind, exits 3 at once (workers die with the runner), naming the run folder, or
+    the spool of a gs:// run, which may hold what was not uploaded yet."""
 
     def __init__(self, stop: threading.Event, say):
         self.stop = stop
         self.say = say
         self.previous = {}
         self.spool: Path | None = None  # a gs:// run's spool, once the run has started
+        self.folder: str | None = None  # a local run's folder, once the run has started
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # nohup: the user asked for the run to outlive the terminal
             self.previous[sig] = signal.signal(sig, self.handle)
         return self
 
@@ -100,6 +104,9 @@ class StopOnSignal:
             if self.spool is not None:
                 self.say(f"{name} again: quitting at once; what was not uploaded yet is in the spool "
                          f"{self.spool}; upload it with: hpt sync {self.spool}")
+            elif self.folder is not None:
+                self.say(f"{name} again: quitting at once; finished trials are kept in {self.folder} "
+                         "(run the same command again to run the rest)")
             os._exit(ExitCode.INTERRUPTED)
         self.stop.set()
         again = "Ctrl-C again" if signum == signal.SIGINT else f"send {name} again"
@@ -203,7 +210,7 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, gp
     --max-time caps the run; --lock decides what a second run of the same spec does.
 
     Exit codes: 0 all ok, 1 more failed trials than --max-failures, 2 bad spec or usage,
-    3 interrupted (SIGINT/SIGTERM; finished rows are kept), 4 storage unreachable (also when a
+    3 interrupted (SIGINT/SIGTERM/SIGHUP; finished rows are kept), 4 storage unreachable (also when a
     signal stops the run while it is: the rest is in the spool, for `hpt sync`) or the run folder
     or spool cannot be written (a full disk: finished rows are kept; rerun to resume), 5 another
     run holds the lock, 6 --max-time reached (also while waiting for --lock wait), 70 an internal
@@ -257,7 +264,8 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, gp
 
 
 class _SpoolOf(RunObserver):
-    """Tells StopOnSignal where a gs:// run's spool is, for the line a second signal prints."""
+    """Tells StopOnSignal where a gs:// run's spool is (a local run's folder), for the line a
+    second signal prints."""
 
     def __init__(self, signals: StopOnSignal, root: Path | None):
         self.signals = signals
@@ -269,6 +277,8 @@ class _SpoolOf(RunObserver):
             from hpt_cli.storage.remote import spool_for
 
             self.signals.spool = spool_for(GcsLocation.parse(info.uri), self.root)
+        else:
+            self.signals.folder = info.uri
 
 
 def _spec_to_run(spec_path, auto, stage, quick, trials, output, today):
