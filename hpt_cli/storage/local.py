@@ -62,12 +62,27 @@ class LocalRunStore(RunStore):
                 self._fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 if os.fstat(self._fd).st_size > 0:
                     self._mend_torn_tail()
-            if os.fstat(self._fd).st_size == 0:
+            mine = os.fstat(self._fd)
+            if mine.st_size == 0:
                 self._append(csv_line(header).encode("utf-8"))
             if lines:
+                self._check_in_place(mine)
                 self._append("".join(lines).encode("utf-8"))
         except OSError as exc:
             raise write_error(self.results_path, exc) from None
+
+    def _check_in_place(self, mine: os.stat_result) -> None:
+        """Rows go to the file open since the start; stop (exit 4) where that is no longer the
+        file at results.csv's path (the run folder moved or deleted while the run went on), rather
+        than write rows nobody will find and end with exit 0."""
+        try:
+            there = os.stat(self.results_path)
+        except FileNotFoundError:
+            there = None
+        if there is None or (there.st_ino, there.st_dev) != (mine.st_ino, mine.st_dev):
+            raise StorageError(f"{self.results_path} was moved or deleted while the run wrote it; a run folder "
+                               f"must stay in place while hpt runs; run the same command again to go on from "
+                               f"what {self.root} holds now")
 
     def _append(self, data: bytes) -> None:
         """Append `data` whole, or not at all: a write that fails part-way is cut back off."""
