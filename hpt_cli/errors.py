@@ -35,7 +35,7 @@ class HptError(Exception):
 class Problem:
     """One problem found in a spec: where (JSON path, file line) and what."""
 
-    path: str
+    path: str | None  # "" (or "$") is the spec's top level; None: the file as a whole (unreadable, not JSON)
     message: str
     line: int | None = None
 
@@ -43,7 +43,7 @@ class Problem:
         where = ""
         if source:
             where = f"{source}:{self.line}: " if self.line else f"{source}: "
-        return f"{where}{self.path or '$'}: {self.message}"
+        return f"{where}{self.message}" if self.path is None else f"{where}{self.path or '$'}: {self.message}"
 
 
 class SpecError(HptError):

@@ -84,7 +84,7 @@ def test_resolved_spec_parses_back_to_the_same_spec():
 BAD = {
     "malformed JSON": (
         '{"architecture": "mlp",\n "parameters": {"lr": [1, 2,]}}',
-        "s.json:2: $: malformed JSON at line 2 column 29: Expecting value",
+        "s.json:2: malformed JSON at line 2 column 29: Expecting value",
     ),
     "unknown key": (
         '{"architecture": "mlp",\n "paramters": {}}',
@@ -265,7 +265,7 @@ def test_doubled_braces_are_literal_in_a_command():
 def test_missing_file_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "nope.json")
-    assert str(info.value) == f"{tmp_path / 'nope.json'}: $: no such file; give the path of a JSON spec"
+    assert str(info.value) == f"{tmp_path / 'nope.json'}: no such file; give the path of a JSON spec"
 
 
 def test_per_architecture_parameter_blocks():

@@ -96,9 +96,9 @@ def load_spec(path: str | Path, today: date | None = None) -> Spec:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem("", "no such file; give the path of a JSON spec")], str(path)) from None
+        raise SpecError([Problem(None, "no such file; give the path of a JSON spec")], str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem("", f"cannot read the spec: {exc}")], str(path)) from None
+        raise SpecError([Problem(None, f"cannot read the spec: {exc}")], str(path)) from None
     return parse_spec(text, source=str(path), today=today, default_name=path.stem)
 
 
@@ -114,7 +114,7 @@ def parse_spec(
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise SpecError(
-            [Problem("", f"malformed JSON at {where}: {exc.msg}", exc.lineno)], source
+            [Problem(None, f"malformed JSON at {where}: {exc.msg}", exc.lineno)], source
         ) from None
     lines = jsonpos.line_index(text)
     return Checker(lines, source).spec(raw, today or date.today(), default_name)
