@@ -9,7 +9,9 @@ anything else as JSON (`true`, `null`, `["a b", "c"]`), unless the placeholder g
 The child gets the same facts as HPT_* environment variables, and what the built-ins read from the
 spec besides (HPT_TARGET, HPT_DATE_COLUMN, HPT_VALIDATION_END). It reports metrics as a JSON object
 written to $HPT_METRICS_FILE, or as the last line of stdout that is a JSON object. The child stays
-in the worker's process group, so the executor's hard timeout kills it along with the worker.
+in the worker's process group, so the executor's hard timeout kills it along with the worker. A
+command killed by a signal is the error `command exited with signal SIGTERM` (the signal's name),
+plus its last stderr line.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def run_command(payload: TrialPayload) -> dict[str, Any]:
 
     if code != 0:
         tail = f": {last_err[0]}" if last_err else ""
-        what = f"code {code}" if code > 0 else f"signal {-code}"
+        what = f"code {code}" if code > 0 else f"signal {_signal_name(-code)}"
         raise RuntimeError(f"command exited with {what}{tail}")
     if metrics_file.exists():
         try:
@@ -173,6 +175,14 @@ def run_command(payload: TrialPayload) -> dict[str, Any]:
     if last_json:
         return last_json[0]
     raise RuntimeError(NO_METRICS)
+
+
+def _signal_name(number: int) -> str:
+    """SIGTERM for 15; the number itself for a signal Python does not know."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _pump(source: IO[str], sink: IO[str], last: list, parse_json: bool) -> None:

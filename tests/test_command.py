@@ -113,6 +113,19 @@ def test_a_non_zero_exit_is_an_error_with_the_last_stderr_line(tmp_path, monkeyp
     assert str(err.value) == "command exited with code 3: ValueError: lr must be positive"
 
 
+@pytest.mark.parametrize(("script", "error"), [
+    ("echo stopping >&2; kill -TERM $$", "command exited with signal SIGTERM: stopping"),  # a CI abort
+    ("kill -HUP $$", "command exited with signal SIGHUP"),
+    ("kill -40 $$", "command exited with signal 40"),  # a real-time signal has no name
+])
+def test_a_command_killed_by_a_signal_is_an_error_that_names_it(tmp_path, monkeypatch, script, error):
+    # the runner tells "stopped from outside" (SIGTERM, SIGHUP, SIGINT) by these names
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError) as err:
+        run_trial(payload(tmp_path, "stdout", command=("sh", "-c", script)))
+    assert str(err.value) == error
+
+
 def test_no_metrics_is_an_error_that_says_how_to_report_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RuntimeError) as err:

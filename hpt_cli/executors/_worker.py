@@ -12,7 +12,8 @@ pid>` in a new session (its pid is its process group id). Protocol over the conn
                        ("done", key, status, value, error, traceback, started_at, ended_at)
 
 The worker dies with its parent: PR_SET_PDEATHSIG and a thread that sees the lifeline pipe reach
-EOF both kill the worker's whole process group, so a job's child processes go too.
+EOF both kill the worker's whole process group, so a job's child processes go too. Nothing else
+ends it: SIGINT, SIGTERM and SIGHUP are no-ops here (the runner decides when its workers stop).
 
 A job's log is best effort: output that cannot be written to it (a full disk, `ulimit -f`) or a
 log that cannot be opened is dropped, never an error of the job or of the worker, so the job's own
@@ -48,9 +49,12 @@ def main(argv: list[str]) -> None:
         os.set_inheritable(fd, False)
     if os.getpgid(0) != os.getpid():
         os.setsid()
-    # The runner decides what Ctrl-C means. A Python-level no-op handler (not SIG_IGN) keeps
-    # SIGINT away from this process while exec'd children of a job still get the default.
-    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    # The runner alone decides when a worker stops (SIGKILL to its group, or a "stop" message):
+    # Ctrl-C, a Jenkins abort or a systemd stop that signals every process of the tree must not
+    # end a trial behind the runner's back. A Python-level no-op handler (not SIG_IGN) keeps these
+    # away from this process while programs a job execs still get the default.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _ignore)
     faulthandler.enable()  # a segfault's traceback goes to fd 2, i.e. the job's log file
     _guard_parent(parent_pid, lifeline_fd)
     conn = Connection(conn_fd)
@@ -264,6 +268,10 @@ def _on_parent_signal(parent_pid: int) -> None:
     # process lives on; only a changed parent pid means the runner is gone.
     if os.getppid() != parent_pid:
         _kill_own_group()
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    pass
 
 
 def _kill_own_group() -> None:

@@ -136,16 +136,20 @@ def test_cancel_kills_the_jobs_child_processes(make, tmp_path):
 
 
 @pytest.mark.slow
-def test_each_worker_leads_its_own_session_and_ignores_sigint(make, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_each_worker_leads_its_own_session_and_ignores_stop_signals(make, tmp_path, signum):
+    # Ctrl-C, a Jenkins abort or a systemd stop signals every process of the tree: the runner decides
     ex = make(1)
     pid_file = tmp_path / "pid"
     ex.submit(job("s", "sleep", {"seconds": 0.5, "pid_file": str(pid_file)}))
     [pid] = read_pids(pid_file)
     assert os.getpgid(pid) == pid and os.getsid(pid) == pid
     assert os.getpgid(pid) != os.getpgid(0)
-    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signum)
     [r] = ex.wait(timeout=5)
-    assert r.status == "ok" and r.value == 0.5
+    assert r.status == "ok" and r.value == 0.5 and r.pid == pid
+    [after] = run_all(ex, [job("b", "getpid")])
+    assert after.value == pid  # and the worker serves on
 
 
 @pytest.mark.slow
