@@ -9,9 +9,9 @@ anything else as JSON (`true`, `null`, `["a b", "c"]`), unless the placeholder g
 The child gets the same facts as HPT_* environment variables, and what the built-ins read from the
 spec besides (HPT_TARGET, HPT_DATE_COLUMN, HPT_VALIDATION_END). It reports metrics as a JSON object
 written to $HPT_METRICS_FILE, or as the last line of stdout that is a JSON object. The child stays
-in the worker's process group, so the executor's hard timeout kills it along with the worker. A
-command killed by a signal is the error `command exited with signal SIGTERM` (the signal's name),
-plus its last stderr line.
+in the worker's process group, so the executor's hard timeout kills it along with the worker; what
+it leaves running in the background is killed when it exits. A command killed by a signal is the
+error `command exited with signal SIGTERM` (the signal's name), plus its last stderr line.
 """
 
 from __future__ import annotations
@@ -209,24 +209,15 @@ def _pump(source: IO[str], sink: IO[str], last: list, parse_json: bool) -> None:
 
 
 def _kill_leftovers() -> None:
-    """Kill the processes a command left behind (e.g. `sleep 30 &`), which would hold its pipes
-    open and outlive the trial in a warm worker. Only where this process leads its own process
-    group, as an hpt worker does: then every other member of the group descends from it. (Run
-    elsewhere, e.g. in a test process, the group may hold the shell that started it: do nothing.)
-    """
-    me, group = os.getpid(), os.getpgrp()
-    if group != me or not os.path.isdir("/proc"):
-        return
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == group:  # fields after "(comm)": state, ppid, pgrp, ...
-                os.kill(int(entry), signal.SIGKILL)
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile, or not ours to kill
+    """End the processes a command left behind (e.g. `sleep 30 &`, also `setsid` ones), which would
+    hold its pipes open and outlive the trial in a warm worker: every child of this process and
+    their descendants (hpt_cli.reaper). Only in a process that leads its own session, as an hpt
+    worker does; elsewhere (a test process, `hpt` under a shell) the children may not be the
+    trial's."""
+    if os.getsid(0) == os.getpid():
+        from hpt_cli import reaper
+
+        reaper.end_children()
 
 
 def _join(threads: list[threading.Thread]) -> None:

@@ -15,6 +15,9 @@ The worker dies with its parent: PR_SET_PDEATHSIG and a thread that sees the lif
 EOF both kill the worker's whole process group, so a job's child processes go too. Nothing else
 ends it: SIGINT, SIGTERM and SIGHUP are no-ops here (the runner decides when its workers stop).
 
+The worker is a child subreaper (Linux) and ends every process a job left behind after the job,
+before it sends the result (`hpt_cli.reaper.end_children`), also those that left its process group.
+
 A job's log is best effort: output that cannot be written to it (a full disk, `ulimit -f`) or a
 log that cannot be opened is dropped, never an error of the job or of the worker, so the job's own
 result or error always goes back over the connection.
@@ -39,6 +42,8 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
+from hpt_cli import reaper
+
 _PR_SET_PDEATHSIG = 1
 _PARENT_DEATH_SIGNAL = signal.SIGUSR2
 
@@ -55,6 +60,7 @@ def main(argv: list[str]) -> None:
     # away from this process while programs a job execs still get the default.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _ignore)
+    reaper.become_subreaper()  # a job's orphaned descendants come to us, not to PID 1 (end_children)
     faulthandler.enable()  # a segfault's traceback goes to fd 2, i.e. the job's log file
     _guard_parent(parent_pid, lifeline_fd)
     conn = Connection(conn_fd)
@@ -100,6 +106,9 @@ def _serve(conn: Connection, one_shot: bool, cache: dict[str, Callable[[Any], An
         except Exception as exc:  # noqa: BLE001 - e.g. no file descriptor left to redirect with
             now = time.time()
             reply = ("failed", None, _describe(exc), traceback.format_exc(), now, now)
+        # What the job started ends with it, before its result goes back: nothing it left running
+        # writes into its log after the row or lives on into the next job.
+        reaper.end_children()
         try:
             conn.send(("done", key, *reply))
         except Exception as exc:  # the return value would not pickle
@@ -275,6 +284,10 @@ def _ignore(signum: int, frame: Any) -> None:
 
 
 def _kill_own_group() -> None:
+    try:
+        reaper.kill_children()  # also those that left the group (setsid), while they are still ours
+    except Exception:  # noqa: BLE001 - the group must die whatever happens
+        pass
     os.killpg(os.getpgid(0), signal.SIGKILL)
     os._exit(137)  # not reached
 

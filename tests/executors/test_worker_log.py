@@ -18,14 +18,6 @@ def job(key, name, payload=None, log_path=FULL):
     return Job(key=key, func=f"{JOBS}:{name}", payload=payload, log_path=log_path)
 
 
-@pytest.fixture
-def executor():
-    ex = LocalExecutor(1)
-    ex.start()
-    yield ex
-    ex.shutdown(cancel=True)
-
-
 def test_a_job_whose_log_cannot_be_written_returns_its_result(capfd):
     executor = LocalExecutor(1)  # started in the test, so its worker's stdout is capfd's fd 2
     executor.start()
