@@ -1,12 +1,12 @@
 """End the processes a trial left behind: every child of this process and their descendants.
 
-An hpt worker calls `become_subreaper()` once and `end_children()` after every job. As a child
-subreaper (Linux), the worker adopts each orphaned descendant of its jobs, also one that left the
-worker's process group (`setsid`, a double-forked daemon), instead of PID 1 adopting it; so killing
-the worker's children, reaping them and repeating until none is left ends the whole tree.
+An hpt worker calls `become_subreaper()` once, `end_children()` when it exits, and a command
+trial calls it when its program exits. As a child subreaper (Linux), the worker adopts each
+orphaned descendant of its jobs, also one that left the worker's process group (`setsid`, a
+double-forked daemon), instead of PID 1 adopting it; so killing the worker's children, reaping
+them and repeating until none is left ends the whole tree.
 
-Stdlib only and cheap: `end_children()` runs on the dispatch hot path, and with no child left it
-is one `waitpid` system call.
+Stdlib only and cheap: with no child left, `end_children()` is one `waitpid` system call.
 """
 
 from __future__ import annotations

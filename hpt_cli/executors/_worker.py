@@ -15,8 +15,11 @@ The worker dies with its parent: PR_SET_PDEATHSIG and a thread that sees the lif
 EOF both kill the worker's whole process group, so a job's child processes go too. Nothing else
 ends it: SIGINT, SIGTERM and SIGHUP are no-ops here (the runner decides when its workers stop).
 
-The worker is a child subreaper (Linux) and ends every process a job left behind after the job,
-before it sends the result (`hpt_cli.reaper.end_children`), also those that left its process group.
+The worker is a child subreaper (Linux): what a job leaves running, also a process that left the
+worker's process group (`setsid`, a double-forked daemon), stays the worker's, and ends when the
+worker does (`hpt_cli.reaper`), never outliving the run. Not after each job: a process pool a
+trial keeps in a global for later trials (joblib's reusable executor, a multiprocessing Pool) must
+keep working. A command trial ends what its program left as soon as it exits (hpt_cli.command).
 
 A job's log is best effort: output that cannot be written to it (a full disk, `ulimit -f`) or a
 log that cannot be opened is dropped, never an error of the job or of the worker, so the job's own
@@ -60,7 +63,7 @@ def main(argv: list[str]) -> None:
     # away from this process while programs a job execs still get the default.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _ignore)
-    reaper.become_subreaper()  # a job's orphaned descendants come to us, not to PID 1 (end_children)
+    reaper.become_subreaper()  # a job's orphaned descendants come to us, not to PID 1, and die with us
     faulthandler.enable()  # a segfault's traceback goes to fd 2, i.e. the job's log file
     _guard_parent(parent_pid, lifeline_fd)
     conn = Connection(conn_fd)
@@ -72,6 +75,7 @@ def main(argv: list[str]) -> None:
     _warm_up(init.get("warmup"), cache)
     conn.send(("ready", os.getpid()))  # a job's timeout counts from here: the warm-up is not its time
     _serve(conn, one_shot=init["one_shot"], cache=cache)
+    reaper.end_children()  # what jobs left running (pools kept in globals, setsid children) ends with us
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # threads a job left behind must not keep the worker alive
@@ -106,9 +110,6 @@ def _serve(conn: Connection, one_shot: bool, cache: dict[str, Callable[[Any], An
         except Exception as exc:  # noqa: BLE001 - e.g. no file descriptor left to redirect with
             now = time.time()
             reply = ("failed", None, _describe(exc), traceback.format_exc(), now, now)
-        # What the job started ends with it, before its result goes back: nothing it left running
-        # writes into its log after the row or lives on into the next job.
-        reaper.end_children()
         try:
             conn.send(("done", key, *reply))
         except Exception as exc:  # the return value would not pickle

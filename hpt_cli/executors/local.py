@@ -182,6 +182,7 @@ class LocalExecutor(Executor):
                 finished = self.wait()  # wait() hands back (and empties) self._done
                 self._done.extend(finished)
         self._closed = True  # from here on no worker is replaced
+        idle = []
         for i in range(len(self._slots)):
             if self._slots[i] is not None:
                 self._drain(i)  # a job that just finished keeps its real result
@@ -191,10 +192,15 @@ class LocalExecutor(Executor):
             if worker.job is not None:
                 self._end_job(i, JobStatus.CANCELLED, "cancelled by shutdown")
                 continue
-            if not cancel:
-                self._stop(worker)
-            self._bury(worker)
+            idle.append(worker)
             self._slots[i] = None
+        # Idle workers exit on their own, ending what their jobs left running (a pool kept in a
+        # global, a setsid child: out of the group that _bury kills); all asked first, then awaited.
+        asked = [worker for worker in idle if self._ask_to_stop(worker)]
+        for worker in asked:
+            self._await_exit(worker)
+        for worker in idle:
+            self._bury(worker)
         return self._take()
 
     # -- workers ---------------------------------------------------------------------------------
@@ -291,12 +297,20 @@ class LocalExecutor(Executor):
         self._done.append(result)
         self._respawn(i)
 
-    def _stop(self, worker: _Worker) -> None:
-        """Ask an idle worker to exit and give it a moment to do so."""
+    @staticmethod
+    def _ask_to_stop(worker: _Worker) -> bool:
+        """Ask an idle worker to exit; False where it cannot be asked (still booting, or gone)."""
+        if not worker.ready:
+            return False
         try:
             worker.conn.send(("stop",))
         except OSError:
-            return
+            return False
+        return True
+
+    @staticmethod
+    def _await_exit(worker: _Worker) -> None:
+        """Give a worker asked to stop a moment to exit."""
         end = time.monotonic() + _STOP_GRACE_S
         while not worker.exited() and time.monotonic() < end:
             if worker.pidfd is not None:

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-LEFT: list[subprocess.Popen] = []  # Popen objects a job kept, for a later job of the same worker
+LEFT: list[subprocess.Popen] = []  # Popen objects a job kept (not collected while it runs)
 
 
 def _write_pids(payload: dict, pids: list[int]) -> list[int]:
@@ -65,22 +65,22 @@ def leave_daemon(payload):
     return _write_pids(payload, [daemon])
 
 
-def leave_writer(payload):
-    """A child that writes a line to the job's log (its fd 1) every 20 ms; the job returns once the
-    child's first line is in payload["log"]."""
-    child = subprocess.Popen(["sh", "-c", "while true; do echo late; sleep 0.02; done"])
-    log = Path(payload["log"])
-    end = time.monotonic() + 10
-    while "late" not in log.read_text() and time.monotonic() < end:
-        time.sleep(0.01)
-    return _write_pids(payload, [child.pid])
+_POOL = None  # a pool kept for the later jobs of this worker, as a trial module may keep one
 
 
-def wait_left(payload):
-    """Wait for the Popen objects an earlier job of this worker left: their return codes."""
-    codes = [p.wait(timeout=5) for p in LEFT]
-    LEFT.clear()
-    return codes
+def kept_pool(payload):
+    """Use a fork pool kept in a global: the pids of its workers, the same in every job."""
+    import multiprocessing
+
+    global _POOL
+    if _POOL is None:
+        _POOL = multiprocessing.get_context("fork").Pool(2)
+    return sorted(set(_POOL.map(_pid, range(8), chunksize=1)))
+
+
+def _pid(_):
+    time.sleep(0.01)
+    return os.getpid()
 
 
 def forkserver_pool(payload):

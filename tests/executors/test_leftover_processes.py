@@ -1,4 +1,5 @@
-"""A trial's processes end with the trial, also those that left the worker's process group."""
+"""What a trial leaves running ends with its worker (a command trial's: when its program exits),
+also processes that left the worker's process group; pools kept in globals work across trials."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from hpt_cli import reaper
-from hpt_cli.executors import Job
+from hpt_cli.executors import Job, LocalExecutor
 from hpt_cli.trialrun import TrialPayload
-from tests.executors.test_contract import alive, job, read_pids, run_all
+from tests.executors.test_contract import alive, read_pids, run_all
 
 pytestmark = pytest.mark.slow
 
@@ -37,46 +38,45 @@ def exists(pid: int) -> bool:
     return True
 
 
+def gone_within(pids: list[int], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while any(exists(pid) for pid in pids):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("cancel", [True, False])
 @pytest.mark.parametrize("name", ["leave_child", "leave_setsid_child", "leave_child_of_a_thread", "leave_daemon"])
-def test_what_a_function_trial_leaves_running_is_gone_when_its_result_is_back(executor, tmp_path, name):
+def test_what_a_function_trial_leaves_running_ends_with_its_worker(tmp_path, name, cancel):
+    """Not after the job (a pool kept in a global must keep working), but when the executor shuts
+    down, also a process out of the worker's group, which killing the group would miss."""
+    ex = LocalExecutor(1)
+    ex.start()
     pid_file = tmp_path / "pids"
-    [r] = run_all(executor, [leftover("a", name, pid_file=str(pid_file))])
-    assert r.status == "ok", r.error
-    pids = read_pids(pid_file)
-    assert pids == r.value and pids
     try:
-        assert not [pid for pid in pids if exists(pid)]  # killed and reaped before the result came
+        [r] = run_all(ex, [leftover("a", name, pid_file=str(pid_file))])
+        assert r.status == "ok", r.error
+        pids = read_pids(pid_file)
+        assert pids == r.value and pids
+        assert all(alive(pid) for pid in pids)  # the next trial of this worker could still use them
+        ex.shutdown(cancel=cancel)  # the runner's, at the end of every run, cancels
+        assert gone_within(pids)  # killed and reaped by the worker as it exits: not even a zombie
     finally:
-        for pid in pids:  # never leave a `sleep 300` behind, even when the test fails
+        ex.shutdown(cancel=True)
+        for pid in read_pids(pid_file):  # never leave a `sleep 300` behind, even when the test fails
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    [after] = run_all(executor, [job("b", "getpid")])
-    assert after.status == "ok" and after.value == r.pid  # the same warm worker goes on
 
 
-def test_a_child_writes_nothing_into_the_log_once_the_result_is_back(executor, tmp_path):
-    log = tmp_path / "log.txt"
-    [r] = run_all(executor, [Job("w", f"{JOBS}:leave_writer", {"log": str(log), "pid_file": str(tmp_path / "pids")},
-                           timeout=30, log_path=str(log))])
-    assert r.status == "ok", r.error
-    [child] = r.value
-    assert not exists(child)
-    text = log.read_text()
-    assert "late" in text
-    time.sleep(0.2)  # ten of the child's lines, had it lived
-    assert log.read_text() == text
+def test_a_pool_kept_in_a_global_works_in_every_trial_of_its_worker(executor, tmp_path):
+    results = run_all(executor, [Job(k, f"{JOBS}:kept_pool", None, timeout=30) for k in "abc"], timeout=60)
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    assert len({tuple(r.value) for r in results}) == 1  # the same pool workers each time
 
 
-def test_popen_objects_a_job_kept_survive_the_reaping(executor, tmp_path):
-    # a later wait() on a child the worker has reaped sees ECHILD, which subprocess takes as exit 0
-    [r] = run_all(executor, [leftover("a", "leave_child", pid_file=str(tmp_path / "pids"))])
-    assert r.status == "ok"
-    [waited] = run_all(executor, [leftover("b", "wait_left")])
-    assert waited.status == "ok" and waited.value == [0]
-
-
-def test_a_forkserver_pool_works_in_every_job_although_its_server_is_killed_after_each(executor, tmp_path):
-    # the fork server and the resource tracker outlive a pool; multiprocessing is told they are gone
+def test_a_forkserver_pool_works_in_every_job(executor, tmp_path):
     log = tmp_path / "log.txt"
     jobs = [Job(k, f"{JOBS}:forkserver_pool", None, timeout=30, log_path=str(log)) for k in "abc"]
     results = run_all(executor, jobs, timeout=60)
