@@ -40,6 +40,13 @@ from hpt_cli.trialrun import STOPPED_KEY, TrialPayload
 TRIAL_FUNC = "hpt_cli.trialrun:run_trial"
 POLL_S = 0.25
 _COMMAND_GRACE_S = 5.0  # the executor's limit past a command trial's own trial.timeout
+# A trial process ended by a signal that asks processes to stop, sent from outside hpt: Jenkins'
+# abort and systemd's stop signal every process of the tree, a closed terminal sends SIGHUP. Not
+# the trial's failure (a row would keep it from ever running again): no row while the run stops;
+# started again, not as an attempt, while it does not (the runner's own signal may be on its way).
+_OUTSIDE_STOP = re.compile(r"(?:worker died|command exited) with signal (SIGTERM|SIGHUP|SIGINT)\b"
+                           r"|died with <Signals\.(SIGTERM|SIGHUP|SIGINT):")  # subprocess.CalledProcessError
+MAX_OUTSIDE_STOPS = 3  # per trial; then such an ending is the trial's failure, as any other
 
 
 @dataclass
@@ -205,6 +212,7 @@ class Runner:
         self._alone: dict[str, frozenset[str]] = {}  # job key of such a retry -> its GPU(s), kept for it
         self._oom_retried: set[str] = set()  # trial ids given that attempt
         self._first_start: dict[str, float] = {}
+        self._outside_stops: dict[str, int] = {}  # trial id -> times a stop signal from outside ended it
         self._folders: dict[str, Path] = {}  # trial id -> its folder, while it runs (see _folder)
         self._rungs: str | None = None  # the scheduler's folder, when the spec has a scheduler
 
@@ -387,6 +395,9 @@ class Runner:
             whole_gpu=alone,  # the retry alone on a GPU: its worker's share of the memory is lifted
         )
         key = f"{trial.id}#{attempt}"
+        if attempt == 1 and trial.id not in self._first_start and _has_output(folder / "log.txt"):
+            self._log_note(trial.id, "started again: an earlier run of this folder ended while this trial ran, "
+                                     "with no row for it (the output above, and any files beside, are that run's)")
         if attempt > 1:  # each retry's output starts with a line that says which attempt it is
             where = f", alone on {self.devices.get(slot or '', slot)}" if alone else ""
             self._log_note(trial.id, f"attempt {attempt} of {self._attempts(trial)}{where}")
@@ -412,10 +423,21 @@ class Runner:
         trial, attempt = self._running.pop(result.key)
         slot, met = self._slot_of.pop(result.key, None), self._met.pop(result.key, set())
         self._alone.pop(result.key, None)
-        if result.status == "cancelled":
+        signal_name = _outside_stop(result)
+        if signal_name and (self.stop.is_set() or self.capped):
+            self._log_note(trial.id, f"ended by {signal_name} from outside hpt while the run stopped: no row; "
+                                     "a rerun runs it again")
+        elif signal_name and self._outside_stops.get(trial.id, 0) < MAX_OUTSIDE_STOPS:
+            self._outside_stops[trial.id] = self._outside_stops.get(trial.id, 0) + 1
+            self._log_note(trial.id, f"ended by {signal_name} from outside hpt (a stop of the whole process "
+                                     "tree?): started again, not counted as an attempt")
+            trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)
+            self._retry.append((trial, attempt))
+            return
+        if result.status == "cancelled" or (signal_name and (self.stop.is_set() or self.capped)):
             self.counts["cancelled"] += 1
-            if not (self.stop.is_set() or self.capped):  # not asked for: the executor dropped it (Dask)
-                self.dropped += 1
+            if result.status == "cancelled" and not (self.stop.is_set() or self.capped):
+                self.dropped += 1  # not asked for: the executor dropped it (Dask)
             trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)
             self._folders.pop(trial.id, None)
             return
@@ -596,6 +618,21 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a display must not stop the run (e.g. `| head`)
                 self.observers.remove(observer)
                 self.observer_errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
+
+
+def _outside_stop(result: JobResult) -> str | None:
+    """The signal (SIGTERM, SIGHUP, SIGINT) that ended a failed or crashed job from outside hpt, or None."""
+    if result.status not in ("failed", "crashed"):
+        return None
+    found = _OUTSIDE_STOP.search(result.error or "")
+    return None if found is None else found.group(1) or found.group(2)
+
+
+def _has_output(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _iso(ts: float) -> str:
