@@ -13,7 +13,7 @@ TORCH_WHEELS ?= /opt/wheels
 help:
 	@echo "make demo   install, then run experiments/quickstart.json on the bundled data"
 	@echo "make test   install with test extras, then run the whole test suite"
-	@echo "make bench  install, then run the benchmarks (benchmarks/README.md)"
+	@echo "make bench  install, then run the benchmarks (docs/benchmarks.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
