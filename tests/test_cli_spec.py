@@ -69,8 +69,9 @@ def test_expand_json_and_csv():
 def test_expand_rolling_with_today():
     result = run("expand", str(ROOT / "experiments/rolling.json"), "--today", "2016-08-15", "--limit", "0")
     assert result.exit_code == 0
-    assert "trials   30 = 10 configurations x 3 date ranges (rolling: 3 x 3M, step 1M, ending 2016-08-01)" in result.output
-    assert "ridge         2016-05-01..2016-08-01  10\n" in result.output
+    # "end": "today-1M": the newest window validates on the last whole month before the run day's
+    assert "trials   30 = 10 configurations x 3 date ranges (rolling: 3 x 3M, step 1M, ending 2016-07-01)" in result.output
+    assert "ridge         2016-04-01..2016-07-01  10\n" in result.output
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,8 @@ def test_rolling_spec_outside_the_data_suggests_today():
     # review F13: a rolling spec was pointed at the seed spec's dates; its fix is --today
     result = run("validate", str(ROOT / "experiments/rolling.json"), "--today", "2026-11-22")
     assert result.exit_code == 0
-    assert "give --today YYYY-MM-DD so that they fall inside the data (at the latest --today 2016-08-31)" in result.stderr
+    assert ("rolling windows end 1M before the start of the run day's month: give --today YYYY-MM-DD so that they "
+            "fall inside the data (at the latest --today 2016-09-30)") in result.stderr
     assert "seed-lstm-attention-bundled" not in result.stderr
 
 

@@ -318,3 +318,43 @@ def test_a_saved_pandas_index_is_left_out_of_the_features_with_a_note(tmp_path):
 def test_the_bundled_data_passes_the_new_checks_without_notes():
     spec = parse_spec((Path(__file__).parents[1] / "experiments" / "quickstart.json").read_text())
     assert check_coverage(spec.data, spec.date_ranges, architectures=spec.architectures) == []
+
+
+@pytest.mark.parametrize("first", ["01/02/2020", "13/01/2020", "1.2.20"])
+def test_day_month_or_month_day_dates_are_refused_not_guessed(tmp_path, monkeypatch, first):
+    # review F20 (readme): 01/02/2020 was read as January 2 silently; a DD/MM file failed only at the 13th
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "data.csv", f"day,ridership\n{first},1\n2020-01-03,2\n")
+    with pytest.raises(DataError) as err:
+        load_dataset(DataSpec(path="data.csv", date_column="day"))
+    assert str(err.value) == (
+        f"column 'day' of data.csv has dates that are not ISO, e.g. '{first}' (data row 1): day/month or "
+        f"month/day cannot be told apart; write yyyy-mm-dd dates (with pandas: pd.to_datetime(df['day'], "
+        f"format='%m/%d/%Y').dt.strftime('%Y-%m-%d'), or '%d/%m/%Y')")
+
+
+def test_iso_dates_with_times_still_load(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "data.csv", "date,ridership\n2020-01-02 00:00:00,1\n2020-01-01T00:00,2\n")
+    frame = load_dataset(DataSpec(path="data.csv")).frame
+    assert [d.isoformat() for d in frame["date"].dt.date] == ["2020-01-01", "2020-01-02"]
+
+
+def test_a_target_that_is_the_date_column_is_a_data_error(tmp_path, monkeypatch):
+    # review F3 (readme): was AttributeError ('numpy.float64' ... 'date'), exit 70; the parser says it first
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "data.csv", "day,ridership\n2020-01-01,1\n")
+    with pytest.raises(DataError, match=r"^data.target 'day' is also data.date_column; set data.target to the "
+                                        r"numeric column to predict$"):
+        load_dataset(DataSpec(path="data.csv", date_column="day", target="day"))
+
+
+def test_coverage_of_rolling_windows_ending_a_length_before_today_suggests_a_later_today():
+    spec = _rolling_spec("2026-11-22", end="today-1M")
+    with pytest.raises(DataError) as err:
+        check_coverage(spec.data, spec.date_ranges, spec.rolling)
+    assert str(err.value).endswith(
+        "rolling windows end 1M before the start of the run day's month: give --today YYYY-MM-DD so that they "
+        "fall inside the data (at the latest --today 2016-09-30), or set \"data\" to a file that covers these dates")
+    latest = _rolling_spec("2016-09-30", end="today-1M")  # the suggested run day passes, without a short window
+    assert check_coverage(latest.data, latest.date_ranges, latest.rolling) == []

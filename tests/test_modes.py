@@ -102,9 +102,13 @@ def test_quick_fixes_a_tuned_epochs_parameter_at_its_epochs_so_no_trial_runs_twi
     assert dict(per_arch.space_of("mlp"))["epochs"].value == 20
 
 
-def test_quick_leaves_a_fixed_epochs_and_your_own_function_s_epochs_alone():
+def test_quick_sets_a_fixed_epochs_of_a_built_in_and_leaves_your_own_function_s_epochs_alone():
+    # review F13 (readme): a quick row said epochs=200 while it trained 20 (epochs_run=20)
     fixed = spec_of(**{"date-range": [["2015-01-01", "2015-07-01"]], "parameters": {"lr": [0.1, 0.2], "epochs": 30}})
-    assert dict(apply_quick(fixed).space_of("mlp"))["epochs"].value == 30
+    quick = apply_quick(fixed)
+    assert dict(quick.space_of("mlp"))["epochs"].value == 20
+    assert {t.params["epochs"] for t in expand(quick)} == {20}
+    assert dict(apply_quick(fixed, fix_epochs=False).space_of("mlp"))["epochs"].value == 30  # calibrate's pairs
     own = spec_of(architecture="tests.archs:fault", parameters={"kind": "ok", "epochs": [5, 10]})
     assert dict(apply_quick(own).space_of("tests.archs:fault"))["epochs"].values == (5, 10)
     shared = spec_of(architecture=["mlp", "tests.archs:fault"], parameters={"epochs": [5, 10]})

@@ -83,8 +83,25 @@ def test_resolved_spec_parses_back_to_the_same_spec():
 # The ten kinds of bad spec of the acceptance, each one line naming the JSON path.
 BAD = {
     "malformed JSON": (
+        '{"architecture": "mlp",\n "parameters": {"lr": [1, 2 3]}}',
+        "s.json:2: malformed JSON at line 2 column 29: Expecting ',' delimiter",
+    ),
+    "trailing comma in a list": (  # review F15 (readme): was "Expecting value"
         '{"architecture": "mlp",\n "parameters": {"lr": [1, 2,]}}',
-        "s.json:2: malformed JSON at line 2 column 29: Expecting value",
+        "s.json:2: malformed JSON at line 2 column 28: a trailing comma before ]; JSON allows none: remove it",
+    ),
+    "trailing comma in an object": (  # was "Expecting property name enclosed in double quotes"
+        '{"architecture": "ridge",\n}',
+        "s.json:1: malformed JSON at line 1 column 25: a trailing comma before }; JSON allows none: remove it",
+    ),
+    "empty file": ("  \n", 's.json: the spec is empty; write a JSON object such as {"architecture": "ridge"}'),
+    "target is the date column": (  # review F3 (readme): was an internal error (exit 70)
+        '{"architecture": "ridge",\n "data": {"date_column": "day",\n "target": "day"}}',
+        "s.json:3: data.target: 'day' is also data.date_column; set data.target to the numeric column to predict",
+    ),
+    "date column is the default target": (
+        '{"architecture": "ridge",\n "data": {"date_column": "ridership"}}',
+        "s.json:2: data.date_column: 'ridership' is also data.target; set data.date_column to the column of dates",
     ),
     "unknown key": (
         '{"architecture": "mlp",\n "paramters": {}}',
@@ -406,3 +423,29 @@ def test_an_initial_trial_is_trained_with_the_fixed_epochs():
             "date-range": [["2015-01-01", "2015-02-01"]], "search": {"initial": [{"lr": 0.003}]}}
     first = list(expand(parse_spec(json.dumps(body), today=TODAY)))[0]
     assert first.params == {"lr": 0.003, "epochs": 20}
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    # review F15 (readme): some Windows editors write one; it was refused with advice for Python programmers
+    path = tmp_path / "bom.json"
+    path.write_bytes(b'\xef\xbb\xbf{"architecture": "ridge", "date-range": [["2015-01-01", "2015-07-01"]]}')
+    assert load_spec(path).architectures == ("ridge",)
+
+
+def test_rolling_end_today_minus_a_length_leaves_the_newest_validation_window_complete():
+    # review F9 (readme): run on the 2nd with "end": "today", the newest window validated on the
+    # month that had just begun (one day of data); "today-1M" ends a month before that
+    text = ('{"architecture": "ridge", "data": {"validation": "1M"}, '
+            '"date-range": {"rolling": {"count": 2, "length": "3M", "step": "1M", "end": "today-1M"}}}')
+    spec = parse_spec(text, today=date(2016, 8, 2))
+    assert [str(r) for r in spec.date_ranges] == ["2016-03-01..2016-06-01", "2016-04-01..2016-07-01"]
+    assert spec.rolling.end == "today-1M" and spec.rolling.end_on(date(2016, 9, 30)) == date(2016, 8, 1)
+    again = parse_spec(json.dumps(spec.to_json()), today=spec.today)  # spec.json keeps the rule
+    assert again.date_ranges == spec.date_ranges
+
+
+@pytest.mark.parametrize("end", ["today-0M", "today-1Q", "today-"])
+def test_rolling_end_today_minus_a_bad_length_is_one_line(end):
+    text = '{"architecture": "ridge", "date-range": {"rolling": {"count": 2, "length": "3M", "end": "%s"}}}' % end
+    assert problems(text) == [f"s.json:1: date-range.rolling.end: expected \"today\", \"today-1M\" (a length "
+                              f"before the first of the run day's month) or an ISO date, got '{end}'"]

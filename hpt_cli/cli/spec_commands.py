@@ -136,7 +136,7 @@ def expand_command(spec_path: str, limit: int, fmt: str, quick: bool, today) -> 
     \b
     Example:
       hpt expand experiments/seed-lstm-attention.json --limit 3
-      hpt expand experiments/rolling.json --today 2016-09-15 --format json
+      hpt expand experiments/rolling.json --today 2016-08-15 --format json
       hpt expand experiments/quickstart.json --quick --limit 0
     """
     spec = for_running(read_spec(spec_path, today), quick)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hpt_cli.architectures.features import ROW_STEP_ARCHITECTURES, is_saved_index
-from hpt_cli.dates import DateRange, Length, month_end, month_start, rolling_windows
+from hpt_cli.dates import DateRange, Length, add_months, month_end, month_start, rolling_windows
 from hpt_cli.errors import DataError
 from hpt_cli.spec.model import DataSpec, Rolling
 from hpt_cli.words import and_list
@@ -30,6 +30,9 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SHOWN_COLUMNS = 8
 # an ISO date-time's UTC offset ("...T00:00:00+01:00", "...Z"): dropped, keeping the wall-clock time
 _OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
+# a date written with its day and month first (01/02/2020, 1.2.20): refused, not guessed
+_SLASHED = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
 
 __all__ = ["Dataset", "bundled_path", "check_coverage", "data_path", "load_dataset"]
 
@@ -97,6 +100,9 @@ def _load(path: str, shown: str, name: str, date_column: str, target: str) -> Da
     frame.columns = columns
     _need_column(columns, date_column, shown, "data.date_column")
     _need_column(columns, target, shown, "data.target")
+    if target == date_column:
+        raise DataError(f"data.target {target!r} is also data.date_column; set data.target to the numeric column "
+                        f"to predict")
     frame[date_column] = _dates(frame[date_column], date_column, shown)
     frame[target] = _numbers(frame[target], target, shown)
     if frame.empty:
@@ -153,11 +159,6 @@ def _dates(values: pd.Series, column: str, shown: str) -> pd.Series:
             parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
         except (ValueError, TypeError):  # e.g. UTC offsets that change with daylight saving
             parsed = _wall_clock(values)
-        if parsed.isna().any():  # not ISO throughout: let pandas guess one format
-            try:
-                parsed = pd.to_datetime(values, errors="coerce")
-            except (ValueError, TypeError):
-                parsed = pd.Series(pd.NaT, index=values.index)
         if isinstance(getattr(parsed, "dtype", None), pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)
     bad = parsed.isna()
@@ -165,6 +166,11 @@ def _dates(values: pd.Series, column: str, shown: str) -> pd.Series:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         example = values.iloc[row]
         example = example.item() if isinstance(example, np.generic) else example  # nan, not np.float64(nan)
+        if isinstance(example, str) and _SLASHED.match(example.strip()):  # 01/02/2020: January or February?
+            raise DataError(
+                f"column {column!r} of {shown} has dates that are not ISO, e.g. {example!r} (data row {row + 1}): "
+                f"day/month or month/day cannot be told apart; write yyyy-mm-dd dates (with pandas: "
+                f"pd.to_datetime(df[{column!r}], format='%m/%d/%Y').dt.strftime('%Y-%m-%d'), or '%d/%m/%Y')")
         raise DataError(
             f"column {column!r} of {shown} has values that are not dates, e.g. {example!r} "
             f"(data row {row + 1}); use ISO dates such as 2017-01-31 or set data.date_column"
@@ -376,25 +382,33 @@ def _default_message(dataset: Dataset, spec: DataSpec, r: DateRange, val: DateRa
 
 
 def _rolling_hint(dataset: Dataset, spec: DataSpec, rolling: Rolling, validation: bool) -> str:
-    """How to move rolling windows into the data: a run day (`--today`) for `end: "today"`."""
+    """How to move rolling windows into the data: a run day (`--today`) for `end: "today"` (or
+    "today-1M")."""
     other = "or shorten data.validation" if validation else "or set \"data\" to a file that covers these dates"
-    if rolling.end != "today":
+    if rolling.end_on(date.today()) is None:
         return f"the rolling windows end at {rolling.end}: move date-range.rolling.end into the data, {other}"
     latest = _latest_today(dataset, spec, rolling)
-    return (f"rolling windows end at the start of the run day's month: give --today YYYY-MM-DD so that "
+    when = "at" if rolling.end == "today" else f"{rolling.end.partition('-')[2]} before"
+    return (f"rolling windows end {when} the start of the run day's month: give --today YYYY-MM-DD so that "
             f"they fall inside the data{latest}, {other}")
 
 
+_LATEST_MONTHS = 24  # how far after the data's last month _latest_today looks for a run day
+
+
 def _latest_today(dataset: Dataset, spec: DataSpec, rolling: Rolling) -> str:
-    """" (at the latest --today <last day of the data's last month>)" when every window of that
-    month, and its validation window, has rows (windows end on the run day's 1st, so any day of the
-    month gives the same ones); else nothing."""
-    day = dataset.coverage()[1]
-    windows = rolling_windows(month_start(day), rolling.count, rolling.length, rolling.step)
-    if all(_has_values(dataset, w) and _has_values(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
-           for w in windows):
-        last = month_end(day)
-        return f" (at the latest --today {last.isoformat()})"
+    """" (at the latest --today <last day of a month>)": the latest run day whose windows, and
+    their validation windows, all have values (windows end on a 1st, so any day of the month gives
+    the same ones), looked for from a while after the data's last month back to it; else nothing."""
+    last = month_start(dataset.coverage()[1])
+    if rolling.end_on(last) is None:
+        return ""
+    for ahead in range(_LATEST_MONTHS, -1, -1):
+        day = add_months(last, ahead)
+        windows = rolling_windows(rolling.end_on(day), rolling.count, rolling.length, rolling.step)
+        if all(_has_values(dataset, w) and _has_values(dataset, DateRange(w.end, spec.validation.add_to(w.end)))
+               for w in windows):
+            return f" (at the latest --today {month_end(day).isoformat()})"
     return ""
 
 

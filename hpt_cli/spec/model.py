@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from hpt_cli.dates import DateRange, Length
+from hpt_cli.dates import DateRange, Length, month_start, parse_length
 from hpt_cli.spec.domains import Domain
 
 BUNDLED_DATA = "chicago_ridership"
@@ -106,12 +106,30 @@ class SchedulerSpec:
                 "reduction": self.reduction}
 
 
+TODAY = "today"
+
+
+def relative_end(text: str, today: date) -> date | None:
+    """The last rolling window's end for run day `today` when `text` is relative to it: "today" is
+    the first of its month, "today-1M" a length before that; None for anything else (an ISO
+    date). A bad length after "today-" is a ValueError saying what is expected."""
+    if text == TODAY:
+        return month_start(today)
+    if text.startswith(TODAY + "-"):
+        return parse_length(text[len(TODAY) + 1:]).add_to(month_start(today), -1)
+    return None
+
+
 @dataclass(frozen=True)
 class Rolling:
     count: int
     length: Length
     step: Length
-    end: str  # "today" or an ISO date
+    end: str  # "today", "today-<length>" ("today-1M") or an ISO date
+
+    def end_on(self, today: date) -> date | None:
+        """The last window's end for the run day `today`, or None when `end` is a fixed date."""
+        return relative_end(self.end, today)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hpt_cli.dates import DateRange
-from hpt_cli.spec.domains import Fixed, is_tuned
+from hpt_cli.spec.domains import Fixed
 from hpt_cli.spec.model import Spec
 
 EPOCHS = "epochs"  # the parameter ctx.epochs overrides in the built-in architectures
@@ -26,13 +26,14 @@ def apply_quick(spec: Spec, fix_epochs: bool = True) -> Spec:
     each to its last `quick.train_length` (start = end - train_length, never before the range's
     own start; the validation window after the end is untouched), and trains every trial for
     `quick.epochs` epochs (TrialSettings.epochs, which architectures read as ctx.epochs; it
-    replaces any `trial.epochs`). With `fix_epochs`, a *tuned* parameter named `epochs` of a
-    built-in architecture is fixed at `quick.epochs` too (in `search.initial` as well): those
-    train for ctx.epochs whatever it says, so its values would run the same training several
-    times (`hpt calibrate` keeps them, to pair each quick configuration with its full one). A
-    fixed `epochs`, and those of your own functions and commands, are left as they are. The run
-    id hashes the resolved date ranges and the epochs, so a quick run gets its own run folder
-    unless it would run exactly the full run's trials.
+    replaces any `trial.epochs`). With `fix_epochs`, a parameter named `epochs` (tuned or fixed)
+    of a built-in architecture is set to `quick.epochs` too (in `search.initial` as well): those
+    train for ctx.epochs whatever it says, so the rows say what ran (a quick row is not taken
+    for a full run's configuration in `hpt report`), and tuned values do not run the same
+    training several times. `hpt calibrate` keeps them (`fix_epochs=False`), to pair each quick
+    configuration with its full one. Those of your own functions and commands are left as they
+    are. The run id hashes the resolved date ranges and the epochs, so a quick run gets its own
+    run folder unless it would run exactly the full run's trials.
     """
     q = spec.quick
     latest = sorted(spec.date_ranges, key=lambda r: (r.end, r.start))[-q.date_ranges:]
@@ -48,13 +49,13 @@ def apply_quick(spec: Spec, fix_epochs: bool = True) -> Spec:
 
 
 def _fix_epochs(spec: Spec, epochs: int) -> Spec:
-    """A tuned `epochs` of the built-in architectures fixed at `epochs` (see apply_quick)."""
+    """The `epochs` parameter of the built-in architectures set to `epochs` (see apply_quick)."""
     fixed = Fixed(epochs)
     moot = {a for a in spec.architectures if _reads_ctx_epochs(a)}
 
     def fix(params, applies: bool):
         domain = dict(params).get(EPOCHS)
-        if not applies or domain is None or not is_tuned(domain):
+        if not applies or domain is None or domain == fixed:
             return params
         return tuple((n, fixed if n == EPOCHS else d) for n, d in params)
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from hpt_cli.dates import (
     DateRange,
-    month_start,
     parse_date,
     parse_duration,
     parse_length,
@@ -51,6 +50,7 @@ from hpt_cli.spec.model import (
     Search,
     Spec,
     TrialSettings,
+    relative_end,
 )
 
 # Facts a command template may use besides the parameters: "{trial_id}", "{artifact_dir}", ...
@@ -109,15 +109,30 @@ def parse_spec(
     default_name: str | None = None,
 ) -> Spec:
     """Parse JSON text into a resolved Spec. `today` is the run day for rolling windows."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some Windows editors write
+    if not text.strip():
+        raise SpecError([Problem(None, "the spec is empty; write a JSON object such as "
+                                       "{\"architecture\": \"ridge\"}")], source)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise SpecError(
-            [Problem(None, f"malformed JSON at {where}: {exc.msg}", exc.lineno)], source
-        ) from None
+        raise SpecError([_malformed(text, exc)], source) from None
     lines = jsonpos.line_index(text)
     return Checker(lines, source).spec(raw, today or date.today(), default_name)
+
+
+def _malformed(text: str, exc: json.JSONDecodeError) -> Problem:
+    """The one line for text that is not JSON; a comma before } or ] (which JSON does not allow)
+    said as such, with where the comma is."""
+    where = f"line {exc.lineno} column {exc.colno}"
+    before = text[:exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos:exc.pos + 1] in ("}", "]"):
+        comma = len(before) - 1
+        line = text.count("\n", 0, comma) + 1
+        column = comma - (text.rfind("\n", 0, comma) + 1) + 1
+        return Problem(None, f"malformed JSON at line {line} column {column}: a trailing comma before "
+                             f"{text[exc.pos]}; JSON allows none: remove it", line)
+    return Problem(None, f"malformed JSON at {where}: {exc.msg}", exc.lineno)
 
 
 def _type_name(value: Any) -> str:
@@ -403,11 +418,7 @@ class Checker:
         length = self.convert(spec.get("length", _MISSING), jsonpos.join(path, "length"), parse_length)
         step = self.convert(spec.get("step", _MISSING), jsonpos.join(path, "step"), parse_length, length)
         end_text = spec.get("end", "today")
-        end = None
-        if end_text == "today":
-            end = month_start(today)
-        else:
-            end = self.convert(end_text, jsonpos.join(path, "end"), _parse_end)
+        end = self.convert(end_text, jsonpos.join(path, "end"), lambda text: _parse_end(text, today))
         if count is None or length is None or step is None or end is None:
             return (), None
         rule = Rolling(count, length, step, end_text)
@@ -623,13 +634,19 @@ class Checker:
             value = {"path": value}
         d = self.obj(value, "data", _keys("properties", "data", "oneOf", 1)) or {}
         default = DataSpec()
-        return DataSpec(
+        spec = DataSpec(
             path=self.text(d.get("path", _MISSING), "data.path", None),
             date_column=self.text(d.get("date_column", _MISSING), "data.date_column", default.date_column),
             target=self.text(d.get("target", _MISSING), "data.target", default.target),
             validation=self.convert(d.get("validation", _MISSING), "data.validation", parse_length,
                                     default.validation),
         )
+        if spec.target == spec.date_column:  # the dates cannot be what the trials predict
+            self.problem("data.target" if "target" in d else "data.date_column",
+                         f"{spec.target!r} is also data.date_column; set data.target to the numeric column to "
+                         f"predict" if "target" in d else
+                         f"{spec.date_column!r} is also data.target; set data.date_column to the column of dates")
+        return spec
 
     def resources(self, value: Any) -> Resources:
         if value is _MISSING:
@@ -706,10 +723,16 @@ class Checker:
         )
 
 
-def _parse_end(text: Any) -> date:
+def _parse_end(text: Any, today: date) -> date:
+    """A rolling end: "today", "today-1M" (see relative_end) or an ISO date."""
+    expected = "expected \"today\", \"today-1M\" (a length before the first of the run day's month) or an ISO date"
     if not isinstance(text, str):
-        raise ValueError(f"expected \"today\" or an ISO date, got {_type_name(text)}")
-    return parse_date(text)
+        raise ValueError(f"{expected}, got {_type_name(text)}")
+    try:
+        end = relative_end(text, today)
+    except ValueError:
+        raise ValueError(f"{expected}, got {text!r}") from None
+    return end if end is not None else parse_date(text)
 
 
 def unknown_key(key: str, known: tuple[str, ...]) -> str:
