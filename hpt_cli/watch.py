@@ -22,6 +22,8 @@ from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, describ
 from hpt_cli.storage.lock import LOCK_NAME
 from hpt_cli.storage.results import stale_summary
 
+RUN_FILES = ("spec.json", "results.csv", LOCK_NAME)  # any of them: a run folder (`.lock` comes first)
+
 
 class LocalSource:
     def __init__(self, folder: str):
@@ -37,7 +39,20 @@ class LocalSource:
             return None
 
     def exists(self) -> bool:
-        return self.folder.is_dir()
+        """As GcsSource's: a folder with spec.json, results.csv or `.lock` (the output folder, or
+        an empty one, is not a run folder)."""
+        return is_run_folder(self.folder)
+
+    def run_folders(self) -> list[str]:
+        """The run folders right inside this folder (it is the output folder), sorted."""
+        try:
+            return sorted(str(p) for p in self.folder.iterdir() if p.is_dir() and is_run_folder(p))
+        except OSError:
+            return []
+
+
+def is_run_folder(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in RUN_FILES)
 
 
 class GcsSource:
@@ -60,7 +75,10 @@ class GcsSource:
         """A run folder has spec.json and results.csv from its start; `.lock` comes first of all
         (before the run uploads the other two), so a run that has just started counts too."""
         return any(self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT) is not None
-                   for name in ("spec.json", "results.csv", LOCK_NAME))
+                   for name in RUN_FILES)
+
+    def run_folders(self) -> list[str]:
+        return []
 
 
 def open_source(uri: str):
@@ -98,10 +116,12 @@ class Tally:
         of = f"/{self.total}" if self.total else ""
         ok = self.by_status.get("ok", 0)
         stopped = self.by_status.get("stopped", 0)
-        failed = self.rows - ok - stopped
+        timed_out = self.by_status.get("timeout", 0)
+        failed = self.rows - ok - stopped - timed_out
         best = f", best {self.metric} {self.best[0]:.6g} (trial {self.best[1]})" if self.best else ""
         early = f", {stopped} stopped early" if stopped else ""
-        return f"[{self.rows}{of}] {ok} ok{early}, {failed} failed{best}"
+        late = f", {timed_out} timed out" if timed_out else ""  # as `hpt run` counts them
+        return f"[{self.rows}{of}] {ok} ok{early}, {failed} failed{late}{best}"
 
 
 class Watcher:
@@ -182,6 +202,10 @@ def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: 
     """Follow the run at `uri` until its summary appears; returns the run's exit code."""
     source = open_source(uri)
     if not source.exists():
+        inside = source.run_folders()
+        if inside:
+            shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+            raise HptError(f"{uri} holds run folders: {shown}; give one")
         raise HptError(f"{uri}: no such run folder; give the folder `hpt run` printed (<output>/<run-id>)")
     watcher = Watcher(source)
     started = clock()

@@ -21,6 +21,7 @@ def test_ctrl_c_in_watch_is_exit_3_and_one_line(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("hpt_cli.watch.Watcher.poll", interrupted)
+    (tmp_path / "results.csv").write_text("trial_id,status\n")  # a run folder
     result = CliRunner().invoke(cli, ["watch", str(tmp_path)])
     assert result.exit_code == 3
     assert result.stdout == f"watching {tmp_path}\n"
