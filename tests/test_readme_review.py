@@ -3,11 +3,14 @@ exit 2, saying what, where and how to fix; counts say what `hpt run` says."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
-from hpt_cli.cli import cli
+from hpt_cli.cli import cli, why_unwritable
 from hpt_cli.watch import Tally
+from tests.test_report import RANGES6, rows_for, write_run
 
 
 def invoke(*args: str):
@@ -58,3 +61,61 @@ def test_the_watch_tally_counts_timeouts_apart():
         tally.add({"trial_id": f"t{i}", "status": status, "val_mse": "2.5"})
     assert tally.line() == "[5/7] 1 ok, 1 stopped early, 2 failed, 1 timed out, best val_mse 2.5 (trial t0)"
     assert Tally().line() == "[0] 0 ok, 0 failed"  # no timeout: not mentioned
+
+
+# -- 4 and 17: a path that cannot be written says why -----------------------------------------------
+
+def test_why_unwritable_names_the_file_in_the_way(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for path, folder in ((afile / "x.xml", False), (afile / "sub" / "x.xml", False), (afile / "sub", True),
+                         (afile, True)):
+        try:
+            (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            assert why_unwritable(path, exc, folder=folder) == f"{afile} is a file, not a folder"
+        else:
+            raise AssertionError(f"{path} was made")
+    try:
+        open(tmp_path, "a")
+    except OSError as exc:
+        assert why_unwritable(tmp_path, exc) == f"{tmp_path} is a folder, not a file"
+
+
+@pytest.mark.parametrize("option", ["--junit", "--events", "--summary-json"])
+def test_a_report_file_under_a_file_says_so(tmp_path, option):
+    (tmp_path / "afile").write_text("")
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"architecture": "ridge", "date-range": [["2015-01-01", "2015-07-01"]]}))
+    result = invoke("run", str(spec), "-o", str(tmp_path / "runs"), option, str(tmp_path / "afile" / "x.xml"))
+    assert result.exit_code == 2
+    assert result.output == (f"error: Invalid value for {option}: cannot write {tmp_path}/afile/x.xml: "
+                             f"{tmp_path}/afile is a file, not a folder (see hpt run --help)\n")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("fmt, name", [("table", "report.txt"), ("html", "report.html")])
+def test_report_out_that_cannot_be_made_is_one_line(tmp_path, fmt, name):
+    run = write_run(tmp_path / "syn-1", rows_for(RANGES6[:2], 1), RANGES6[:2], 1)
+    (tmp_path / "afile").write_text("")
+    result = invoke("report", run, "--format", fmt, "--out", str(tmp_path / "afile" / "sub"))
+    assert result.exit_code == 2
+    assert result.output == (f"error: {tmp_path}/afile/sub/{name}: cannot write the report ({tmp_path}/afile is a "
+                             "file, not a folder); give --out a folder you can write\n")
+
+
+# -- 16: usage errors name the subcommand's help ----------------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (["validate", "x.json", "--debug"],
+     "error: --debug is hpt's own option and goes before the command: hpt --debug validate ... (see hpt --help)"),
+    (["run", "--version"], "error: --version is hpt's own option and goes before the command: hpt --version "
+                           "(see hpt --help)"),
+    (["run", "x.json", "--output"], "error: Option '--output' requires an argument. (see hpt run --help)"),
+    (["run", "x.json", "--events"], "error: Option '--events' requires an argument. (see hpt run --help)"),
+    (["report"], "error: Missing argument 'RUN [RUN...]'. (see hpt report --help)"),
+])
+def test_usage_errors_name_the_right_help(args, line):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output == line + "\n"

@@ -7,19 +7,45 @@ exit code: a script sees the same 2, 4 or 70 with or without it).
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
 from hpt_cli import __version__
 from hpt_cli.errors import ExitCode, HptError
 
+GLOBAL_OPTIONS = ("--debug", "--version")  # the group's own: they go before the command
+
+
+class HptCommand(click.Command):
+    """A subcommand whose usage errors name its own help (`hpt run --help`), also those click
+    raises without a context ("Option '--output' requires an argument"), and say where a global
+    option given after it goes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if exc.option_name in GLOBAL_OPTIONS:
+                where = f"hpt --debug {ctx.info_name} ..." if exc.option_name == "--debug" else "hpt --version"
+                raise click.UsageError(f"{exc.option_name} is hpt's own option and goes before the command: "
+                                       f"{where}", ctx=ctx.parent) from None
+            exc.ctx = exc.ctx or ctx
+            raise
+        except click.UsageError as exc:
+            exc.ctx = exc.ctx or ctx
+            raise
+
 
 class HptGroup(click.Group):
     """Turns HptError into `error: ...` lines and the error's exit code, a usage error into one
     such line (exit 2), Ctrl-C into `interrupted` and exit 3, and anything else into one
     `error: internal error` line (exit 70)."""
+
+    command_class = HptCommand
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -62,6 +88,21 @@ def _usage_line(exc: click.UsageError, ctx: click.Context) -> None:
     where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
     click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
     ctx.exit(exc.exit_code)
+
+
+def why_unwritable(path: str | Path, exc: OSError, folder: bool = False) -> str:
+    """Why `path` (a file, or a `folder`) could not be created or written, in words: a file in
+    the way is named ("afile is a file, not a folder"), where the OSError would say "File
+    exists" or "Not a directory"; else the OSError's own reason."""
+    path = Path(path)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        steps = [*reversed(path.parents), *([path] if folder else [])]
+        for step in steps:
+            if step.exists() and not step.is_dir():
+                return f"{step} is a file, not a folder"
+        if not folder and path.is_dir():
+            return f"{path} is a folder, not a file"
+    return exc.strerror or str(exc)
 
 
 @click.group(cls=HptGroup, context_settings={"help_option_names": ["-h", "--help"]})

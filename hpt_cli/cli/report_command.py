@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hpt_cli.cli import cli
+from hpt_cli.cli import cli, why_unwritable
 
 FILES = {"table": "report.txt", "csv": "report.csv", "json": "report.json", "html": "report.html"}
 
@@ -61,11 +61,22 @@ def report(runs: tuple[str, ...], fmt: str, out: str | None, top: int) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        path = Path(out) / FILES[fmt]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"report: {path}")
+        click.echo(f"report: {_write(Path(out), FILES[fmt], text)}")
     if not doc.ranked:  # the report is whole, but every trial failed: exit as `hpt run` did, not 2
         from hpt_cli.errors import ExitCode
 
         click.get_current_context().exit(ExitCode.TRIALS_FAILED)
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    """Write the report file into `folder` (made if need be); one line if that cannot be done."""
+    from hpt_cli.errors import HptError
+
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise HptError(f"{path}: cannot write the report ({why_unwritable(folder, exc, folder=True)}); "
+                       "give --out a folder you can write") from None
+    return path

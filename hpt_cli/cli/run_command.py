@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hpt_cli.cli import cli
+from hpt_cli.cli import cli, why_unwritable
 from hpt_cli.cli.device_commands import CPUS_PER_TRIAL, GPU_MEMORY, GPUS_PER_TRIAL
 from hpt_cli.cli.progress import Progress
 from hpt_cli.cli.spec_commands import located, read_spec, today_option
@@ -74,7 +74,7 @@ def _check_writable(option: str, path: str) -> None:
         with open(path, "a", encoding="utf-8"):
             pass
     except OSError as exc:
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
+        raise click.BadParameter(f"cannot write {path}: {why_unwritable(path, exc)}", param_hint=option) from None
 
 
 class StopOnSignal:
