@@ -104,6 +104,21 @@ def test_report_out_that_cannot_be_made_is_one_line(tmp_path, fmt, name):
                              "file, not a folder); give --out a folder you can write\n")
 
 
+# -- 21: the same run given twice is read once ------------------------------------------------------
+
+def test_the_same_run_twice_is_counted_once(tmp_path, monkeypatch):
+    run = write_run(tmp_path / "runs" / "syn-1", rows_for(RANGES6[:2], 1), RANGES6[:2], 1)
+    once = invoke("report", run)
+    monkeypatch.chdir(tmp_path)
+    twice = invoke("report", "runs/syn-1", "runs/syn-1/results.csv", "./runs/syn-1/", "runs/syn-1")
+    assert twice.exit_code == 0 and twice.stdout == once.stdout.replace(run, "runs/syn-1")
+    assert "8 trials (8 ok)" in twice.stdout
+    assert twice.stderr == (
+        "note: runs/syn-1/results.csv is the run folder runs/syn-1 again; its trials are counted once\n"
+        "note: ./runs/syn-1/ is the run folder runs/syn-1 again; its trials are counted once\n"
+        "note: runs/syn-1 is given twice; its trials are counted once\n")
+
+
 # -- 16: usage errors name the subcommand's help ----------------------------------------------------
 
 @pytest.mark.parametrize("args, line", [

@@ -39,6 +39,8 @@ def report(runs: tuple[str, ...], fmt: str, out: str | None, top: int) -> None:
     from hpt_cli.report import analyse, load_results
 
     results = load_results(list(runs))
+    for note in results.notes:
+        click.echo(f"note: {note}", err=True)
     doc = analyse(results, top)
     if fmt == "table":
         from hpt_cli.cli.table import render

@@ -13,12 +13,14 @@ import csv
 import io
 import json
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hpt_cli.errors import HptError
+from hpt_cli.storage.gcs import is_gcs
 from hpt_cli.storage.results import LEAD, TAIL, stale_summary
 from hpt_cli.watch import open_source
 
@@ -68,6 +70,7 @@ class Results:
     rows: list[Row]
     labels: dict[str, str]  # configuration key -> short label (only the parameters that vary)
     ranges: list[str]  # every date range seen, in order
+    notes: list[str] = field(default_factory=list)  # for the user: RUNs given twice, read once
 
     @property
     def ok(self) -> list[Row]:
@@ -84,6 +87,7 @@ class Results:
 def load_results(uris: list[str]) -> Results:
     """Read every run at `uris` and merge them; raises HptError when they have no rows at all.
     Rows without a result (every trial failed) are fine: the report then shows the failures."""
+    uris, notes = distinct_runs(uris)
     runs = [load_run(uri) for uri in uris]
     first = runs[0]
     for run in runs[1:]:
@@ -96,14 +100,42 @@ def load_results(uris: list[str]) -> Results:
         raise HptError(f"{where}: no finished trials yet (results.csv has only its header); "
                        "report again once trials have finished")
     return Results(runs, first.metric, first.mode, rows, config_labels(rows),
-                   sorted({r.date_range for r in rows}))
+                   sorted({r.date_range for r in rows}), notes)
+
+
+def distinct_runs(uris: list[str]) -> tuple[list[str], list[str]]:
+    """`uris` without those naming a run folder given before (the same folder, its results.csv,
+    another spelling of its path), so no trial counts twice; and a note for each left out."""
+    kept: dict[str, str] = {}  # the folder's identity -> the uri given first
+    notes = []
+    for uri in uris:
+        key = _identity(uri)
+        if key in kept:
+            again = "is given twice" if uri == kept[key] else f"is the run folder {kept[key]} again"
+            notes.append(f"{uri} {again}; its trials are counted once")
+        else:
+            kept[key] = uri
+    return list(kept.values()), notes
+
+
+def _identity(uri: str) -> str:
+    folder = run_folder(uri)
+    if is_gcs(folder):
+        return folder
+    return os.path.realpath(folder)
+
+
+def run_folder(uri: str) -> str:
+    """The run folder of a RUN argument, which may also be its results.csv."""
+    uri = uri.rstrip("/") or uri
+    if uri.endswith("/results.csv") or uri == "results.csv":
+        uri = uri[: -len("results.csv")].rstrip("/") or "."
+    return uri
 
 
 def load_run(uri: str) -> Run:
     """One run folder; `uri` may also be its results.csv (the path `hpt run` prints)."""
-    uri = uri.rstrip("/") or uri
-    if uri.endswith("/results.csv") or uri == "results.csv":
-        uri = uri[: -len("results.csv")].rstrip("/") or "."
+    uri = run_folder(uri)
     source = open_source(uri)
     raw = _read(source, uri, "results.csv")
     if raw is None:
