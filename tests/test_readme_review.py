@@ -119,6 +119,25 @@ def test_the_same_run_twice_is_counted_once(tmp_path, monkeypatch):
         "note: runs/syn-1 is given twice; its trials are counted once\n")
 
 
+# -- 5: --scheduler without the Dask executor -------------------------------------------------------
+
+@pytest.mark.parametrize("value, tail", [
+    ("tcp://127.0.0.1:8799", ""),
+    ("asha", "; early stopping is the spec's \"scheduler\" key: \"scheduler\": {\"type\": \"asha\"}"),
+    ("Median", "; early stopping is the spec's \"scheduler\" key: \"scheduler\": {\"type\": \"median\"}"),
+])
+def test_scheduler_without_dask_is_refused(tmp_path, value, tail):
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"architecture": "ridge", "date-range": [["2015-01-01", "2015-07-01"]]}))
+    for extra in ([], ["--executor", "local"]):
+        result = invoke("run", str(spec), "-o", str(tmp_path / "runs"), "--scheduler", value, *extra)
+        assert result.exit_code == 2
+        assert result.output == ("error: --scheduler is the Dask scheduler's address (tcp://host:8786) and goes with "
+                                 "--executor dask (or \"executor\": \"dask\" in the spec)" + tail
+                                 + " (see hpt run --help)\n")
+    assert not (tmp_path / "runs").exists()
+
+
 # -- 16: usage errors name the subcommand's help ----------------------------------------------------
 
 @pytest.mark.parametrize("args, line", [

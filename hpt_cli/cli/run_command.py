@@ -217,6 +217,8 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, gp
     error (rerun with --debug and report it).
     """
     spec = _spec_to_run(spec_path, auto, stage, quick, trials, output, today)
+    if scheduler is not None and (executor or spec.executor.type) != "dask":
+        raise click.UsageError(_scheduler_without_dask(scheduler))
     options = RunOptions(output=output, workers=workers, isolate=isolate, fresh=fresh,
                          max_failures=max_failures, spool=Path(spool) if spool else None,
                          upload_interval=upload_interval, upload_timeout=upload_timeout,
@@ -261,6 +263,16 @@ def run_command(spec_path, auto, stage, quick, trials, output, workers, gpus, gp
         say(f"error: the executor dropped {n} trial{'s' if n != 1 else ''} (no row); run the same command again "
             f"to run {'them' if n != 1 else 'it'}")
     sys.exit(result.exit_code)
+
+
+def _scheduler_without_dask(scheduler: str) -> str:
+    """--scheduler where trials run locally: it would be ignored, so say what it is for (and, for
+    asha or median, where early stopping is set)."""
+    text = ("--scheduler is the Dask scheduler's address (tcp://host:8786) and goes with --executor dask "
+            "(or \"executor\": \"dask\" in the spec)")
+    if scheduler.strip().lower() in ("asha", "median"):
+        text += f"; early stopping is the spec's \"scheduler\" key: \"scheduler\": {{\"type\": \"{scheduler.strip().lower()}\"}}"
+    return text
 
 
 class _SpoolOf(RunObserver):
