@@ -4,10 +4,12 @@ exit 2, saying what, where and how to fix; counts say what `hpt run` says."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
 
+from hpt_cli import architectures
 from hpt_cli.cli import cli, why_unwritable
 from hpt_cli.watch import Tally
 from tests.test_report import RANGES6, rows_for, write_run
@@ -136,6 +138,27 @@ def test_scheduler_without_dask_is_refused(tmp_path, value, tail):
                                  "--executor dask (or \"executor\": \"dask\" in the spec)" + tail
                                  + " (see hpt run --help)\n")
     assert not (tmp_path / "runs").exists()
+
+
+# -- 6: a module that runs argparse at import -------------------------------------------------------
+
+def test_argparse_at_import_is_one_line_quoting_its_reason(tmp_path, monkeypatch, capfd):
+    (tmp_path / "argp_at_import.py").write_text(
+        "import argparse\np = argparse.ArgumentParser()\np.add_argument('--lr', required=True)\n"
+        "p.parse_args()\n\ndef train(params, ctx):\n    return {}\n")
+    (tmp_path / "prints_at_import.py").write_text("print('loading')\n\ndef train(params, ctx):\n    return {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["hpt"])
+    monkeypatch.setattr("sys.path", list(sys.path))  # the import puts the working folder first
+    with pytest.raises(architectures.ArchitectureError) as caught:
+        architectures._from_reference("argp_at_import:train")
+    assert str(caught.value) == (
+        "importing 'argp_at_import' for architecture 'argp_at_import:train' called sys.exit(2) ('the following "
+        "arguments are required: --lr'): it runs argparse or sys.exit at import time; put that code under "
+        "`if __name__ == \"__main__\":`")
+    assert capfd.readouterr() == ("", "")  # argparse's usage lines stayed off the terminal
+    architectures._from_reference("prints_at_import:train")
+    assert capfd.readouterr() == ("loading\n", "")  # an import that ends well keeps what it printed
 
 
 # -- 16: usage errors name the subcommand's help ----------------------------------------------------

@@ -6,15 +6,19 @@ benchmark objectives), an entry point in the group "hpt.architectures", or
 runner (hpt_cli.trialrun) runs itself. A built-in wins over an entry point of its name, with a
 note on stderr once per process. A "module:function" imports as with `python -m`: the working
 folder first on sys.path. Importing a user's module turns what it may do at import time
-(argparse, sys.exit) into an ArchitectureError; KeyboardInterrupt still interrupts.
+(argparse, sys.exit) into an ArchitectureError, quoting the last line it printed and keeping the rest
+off the terminal; KeyboardInterrupt still interrupts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib
+import io
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -100,9 +104,10 @@ def get(name: str) -> Architecture:
     for ep in _entry_points():
         if ep.name == name:
             try:
-                obj = ep.load()
+                with _captured() as said:
+                    obj = ep.load()
             except SystemExit as exc:
-                raise ArchitectureError(_exited(ep.module, name, exc)) from None
+                raise ArchitectureError(_exited(ep.module, name, exc, said.getvalue())) from None
             except Exception as exc:  # noqa: BLE001 - any import failure of a plugin
                 raise ArchitectureError(
                     f"cannot load architecture {name!r} from entry point {ep.value!r}: {_why(exc)}"
@@ -160,9 +165,10 @@ def _from_reference(name: str) -> Architecture:
     if cwd not in sys.path and "" not in sys.path:  # first, as `python -m` does: ./test.py is the user's
         sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        with _captured() as said:
+            module = importlib.import_module(module_name)
     except SystemExit as exc:  # argparse or sys.exit at import time (KeyboardInterrupt still interrupts)
-        raise ArchitectureError(_exited(module_name, name, exc)) from None
+        raise ArchitectureError(_exited(module_name, name, exc, said.getvalue())) from None
     except ModuleNotFoundError as exc:
         top = module_name.split(".")[0]
         hint = (f"; run hpt from the folder that holds {top}, or put that folder on PYTHONPATH"
@@ -186,9 +192,28 @@ def _from_reference(name: str) -> Architecture:
     return _as_architecture(obj, name)
 
 
-def _exited(module_name: str, name: str, exc: SystemExit) -> str:
-    """What to say when importing a user's module raised SystemExit."""
-    return (f"importing {module_name!r} for architecture {name!r} called sys.exit({exc.code!r}): it runs "
+@contextlib.contextmanager
+def _captured():
+    """Holds what a user's module prints while it is imported (argparse's usage lines would read
+    as hpt's own). An import that ends well gives it back to the real streams; one that fails
+    leaves only hpt's one error line, which may quote the last line of what it said (yielded)."""
+    out, err = io.StringIO(), io.StringIO()
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield said
+    finally:
+        said.write(out.getvalue() + err.getvalue())
+    sys.stdout.write(out.getvalue())
+    sys.stderr.write(err.getvalue())
+
+
+def _exited(module_name: str, name: str, exc: SystemExit, said: str = "") -> str:
+    """What to say when importing a user's module raised SystemExit; `said`: what it printed
+    (its last line is quoted, without argparse's "prog: error: ")."""
+    lines = [line.strip() for line in said.splitlines() if line.strip()]
+    quoted = f" ({re.sub(r'^[^:]*: error: ', '', lines[-1])!r})" if lines else ""
+    return (f"importing {module_name!r} for architecture {name!r} called sys.exit({exc.code!r}){quoted}: it runs "
             f"argparse or sys.exit at import time; put that code under `if __name__ == \"__main__\":`")
 
 
