@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from hpt_cli import architectures
 from hpt_cli.cli import cli, why_unwritable
+from hpt_cli.devices import describe, fake, plan
+from hpt_cli.devices.placement import capped
 from hpt_cli.watch import Tally
 from tests.test_report import RANGES6, rows_for, write_run
 
@@ -176,3 +178,27 @@ def test_usage_errors_name_the_right_help(args, line):
     result = invoke(*args)
     assert result.exit_code == 2
     assert result.output == line + "\n"
+
+
+# -- 19: what caps the slots ------------------------------------------------------------------------
+
+def test_slots_fewer_than_the_gpus_hold_say_what_capped_them():
+    four = fake("4x80GiB", cpus=2)
+    slots = plan(four, "auto", 1, None, 6144)
+    cap = capped(slots, four, "auto", 1, None, 6144)
+    assert describe(slots, cap)[0] == ("2 slots: gpu0, gpu1 (capped at 2 usable CPUs / cpus_per_trial 1; the GPUs "
+                                       "have room for 52 (-j N to use more))")
+    slots = plan(four, 0.5, 1, 3)
+    assert describe(slots, capped(slots, four, 0.5, 1, 3))[0] == (
+        "3 slots: gpu0, gpu1, gpu2 (capped by -j 3; the GPUs have room for 8)")
+    slots = plan(four, 0, 1, None, 6144)  # memory alone is "auto"
+    assert capped(slots, four, 0, 1, None, 6144).startswith("capped at 2 usable CPUs")
+    for g, workers in ((1, None), (0.5, 8), (0, None), (0, 3)):  # nothing capped them, or CPU slots
+        assert capped(plan(four, g, 1, workers), four, g, 1, workers) == ""
+
+
+def test_hpt_devices_says_what_capped_the_slots():
+    result = CliRunner().invoke(cli, ["devices", "--gpus-per-trial", "0.5", "-j", "3"],
+                                env={"HPT_FAKE_GPUS": "4x80GiB", "CUDA_VISIBLE_DEVICES": None})
+    assert result.exit_code == 0, result.output
+    assert "3 slots: gpu0, gpu1, gpu2 (capped by -j 3; the GPUs have room for 8)\n" in result.output

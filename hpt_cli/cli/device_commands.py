@@ -78,6 +78,7 @@ def devices(gpus: str | None, gpus_per_trial: float | str | None, cpus_per_trial
     """
     from hpt_cli.cli.table import render
     from hpt_cli.devices import describe, detect, notes, plan, select
+    from hpt_cli.devices.placement import capped
 
     inventory = select(detect(), gpus)
     if inventory.gpus:
@@ -95,5 +96,6 @@ def devices(gpus: str | None, gpus_per_trial: float | str | None, cpus_per_trial
             slots = plan(inventory, gpus_per_trial or 0.0, cpus_per_trial, workers, mem)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
-        for line in describe(slots) + notes(slots, inventory.cpus):
+        cap = capped(slots, inventory, gpus_per_trial or 0.0, cpus_per_trial, workers, mem)
+        for line in describe(slots, cap) + notes(slots, inventory.cpus):
             click.echo(line)

@@ -16,7 +16,7 @@ starts, so CUDA_VISIBLE_DEVICES and the thread limits hold before torch or numpy
                             a GPU with less free memory than that is left out; with 0 (or
                             no gpus_per_trial): "auto" by that memory
 
-`workers` caps the total. `notes()` says where the slots' CPU threads outnumber the usable CPUs. Slots go round-robin over the GPUs (w0 on gpu0, w1 on gpu1, ...), so
+`workers` caps the total; `capped()` says why slots are fewer than the GPUs have room for. `notes()` says where the slots' CPU threads outnumber the usable CPUs. Slots go round-robin over the GPUs (w0 on gpu0, w1 on gpu1, ...), so
 a cap, or a run with fewer trials than slots, spreads over every GPU rather than filling one.
 """
 
@@ -30,7 +30,7 @@ from fractions import Fraction
 from hpt_cli.devices.inventory import Gpu, Inventory, parse_mib
 from hpt_cli.errors import HptError
 
-__all__ = ["AUTO_TRIAL_MIB", "THREAD_VARS", "Slot", "check_gpus_per_trial", "describe", "notes",
+__all__ = ["AUTO_TRIAL_MIB", "THREAD_VARS", "Slot", "capped", "check_gpus_per_trial", "describe", "notes",
            "parse_gpus_per_trial", "parse_trial_memory", "plan"]
 
 AUTO_TRIAL_MIB = 2048  # what "auto" admits per trial when gpu_memory_per_trial is not given
@@ -136,6 +136,19 @@ def plan(
         count = workers or max(1, inventory.cpus // cpus_per_trial)
         return [_cpu_slot(i, cpus_per_trial) for i in range(count)]
 
+    if g == "auto":
+        workers = workers or max(1, inventory.cpus // cpus_per_trial)
+    order = _gpu_room(inventory, g, mem, implied)
+    if workers is not None:
+        order = order[:workers]
+    return [_gpu_slot(i, gpus, share, limit, cpus_per_trial, admitted)
+            for i, (gpus, share, limit, admitted) in enumerate(order)]
+
+
+def _gpu_room(inventory: Inventory, g: float | str, mem: int | None,
+              implied: bool = False) -> list[tuple[tuple[Gpu, ...], float, int | None, int | None]]:
+    """Every GPU slot the GPUs have room for, before a cap (-j, or "auto"'s usable CPUs), in slot
+    order: (its GPUs, share, memory cap, admitted MiB) each. Raises as `plan` does."""
     asked = "auto" if g == "auto" else f"{g:g}"
     if not inventory.gpus:
         why = f" ({inventory.note})" if inventory.note else " (nvidia-smi)"
@@ -148,7 +161,6 @@ def plan(
         need = mem or AUTO_TRIAL_MIB
         groups = [[((gpu,), need / max(gpu.memory_total_mib, 1), mem, need)] * (_free(gpu) // need)
                   for gpu in inventory.gpus]
-        workers = workers or max(1, inventory.cpus // cpus_per_trial)
         if not any(groups):
             raise HptError(_no_room(inventory, need, "gpus_per_trial auto"))
     elif g < 1:
@@ -176,25 +188,39 @@ def plan(
                            f"{'s' if have != '1' else ''} to give ({_listing(inventory)}); "
                            f"lower gpus_per_trial or pick GPUs with --gpus")
         groups = [[(tuple(usable[i:i + n]), 1.0, mem, None)] for i in range(0, len(usable) - n + 1, n)]
+    return _round_robin(groups)
 
-    order = _round_robin(groups)
+
+def capped(slots: Sequence[Slot], inventory: Inventory, gpus_per_trial: float | str, cpus_per_trial: int = 1,
+           workers: int | None = None, gpu_memory_per_trial_mib: int | None = None) -> str:
+    """Why `plan`'s GPU `slots` are fewer than the GPUs have room for, for the end of describe's
+    first line: "capped at 2 usable CPUs / cpus_per_trial 1; the GPUs have room for 52 (-j N to use
+    more)", or "capped by -j 3; ..."; "" where nothing capped them (and for CPU slots)."""
+    if not slots or not slots[0].gpu_indices:
+        return ""
+    g = parse_gpus_per_trial(gpus_per_trial)
+    mem = gpu_memory_per_trial_mib
+    room = len(_gpu_room(inventory, "auto" if g == 0 else g, mem))
+    if room <= len(slots):
+        return ""
     if workers is not None:
-        order = order[:workers]
-    return [_gpu_slot(i, gpus, share, limit, cpus_per_trial, admitted)
-            for i, (gpus, share, limit, admitted) in enumerate(order)]
+        return f"capped by -j {workers}; the GPUs have room for {room}"
+    cpus = f"{inventory.cpus} usable CPU{'s' if inventory.cpus != 1 else ''}"
+    return f"capped at {cpus} / cpus_per_trial {cpus_per_trial}; the GPUs have room for {room} (-j N to use more)"
 
 
-def describe(slots: Sequence[Slot]) -> list[str]:
+def describe(slots: Sequence[Slot], cap: str = "") -> list[str]:
     """Lines for the start of a run: "8 slots: gpu0 x2, gpu1 x2, gpu2 x2, gpu3 x2", then the
     share of a GPU and the CPU threads each trial gets. Memory caps that differ between GPUs are
-    listed per GPU; "auto" says the memory each trial was admitted by."""
+    listed per GPU; "auto" says the memory each trial was admitted by. `cap` (`capped`'s) ends
+    the first line in parentheses."""
     if not slots:
         return ["0 slots"]
     counts: dict[str, int] = {}
     for s in slots:
         counts[s.label] = counts.get(s.label, 0) + 1
     parts = ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
-    lines = [f"{len(slots)} slot{'s' if len(slots) != 1 else ''}: {parts}"]
+    lines = [f"{len(slots)} slot{'s' if len(slots) != 1 else ''}: {parts}" + (f" ({cap})" if cap else "")]
     first = slots[0]
     threads = first.env.get("HPT_TORCH_THREADS", "?")
     each = f"{threads} CPU thread{'s' if threads != '1' else ''}"
