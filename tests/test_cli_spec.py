@@ -233,3 +233,23 @@ def test_the_command_line_loads_without_numpy_or_pandas():
     code = "import sys; from hpt_cli.cli import main; print(sorted(m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_monthly_cron_example_validates_its_newest_window_on_a_whole_month(tmp_path, monkeypatch):
+    # review F9 (readme): run on the 2nd on a feed that ends the day before, "end": "today" validated
+    # the newest window on one day; rolling.json ends a month earlier ("today-1M")
+    import pandas as pd
+
+    from hpt_cli.datasets import bundled_path
+
+    monkeypatch.chdir(tmp_path)
+    frame = pd.read_csv(bundled_path())
+    frame[frame["date"] < "2016-08-02"].to_csv(tmp_path / "feed.csv", index=False)
+    spec = json.loads((ROOT / "experiments/rolling.json").read_text())
+    (tmp_path / "feed.json").write_text(json.dumps({**spec, "data": "feed.csv"}))
+    result = run("validate", "feed.json", "--today", "2016-08-02")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "ending 2016-07-01" in result.stdout
+    old = {**spec, "data": "feed.csv", "date-range": {"rolling": {**spec["date-range"]["rolling"], "end": "today"}}}
+    one_day = CliRunner().invoke(cli, ["validate", "-", "--today", "2016-08-02"], input=json.dumps(old))
+    assert "its trials validate on 1 day only" in one_day.stderr

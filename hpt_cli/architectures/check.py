@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 from hpt_cli.errors import Problem
 from hpt_cli.spec import jsonpos
-from hpt_cli.spec.domains import Fixed
+from hpt_cli.spec.domains import Choice, Distribution, Fixed
 
 if TYPE_CHECKING:
     from hpt_cli.architectures import Architecture
     from hpt_cli.spec.model import Spec
 
-__all__ = ["command_problem", "signature_problem", "spec_problems", "with_lines"]
+__all__ = ["READERS", "command_problem", "near_miss_problems", "signature_problem", "spec_problems", "value_problems", "with_lines"]
 
 
 def spec_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Problem]:
@@ -49,6 +49,120 @@ def spec_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Prob
     problems += _initial(spec, resolved, {p.path for p in problems})
     problems += _objective(spec, resolved)
     return problems
+
+
+# a built-in's reader of every parameter it reads ("module:function"; ValueError saying what must
+# hold), as its trials read them: `value_problems` checks each value of a spec with it
+READERS = {
+    "ridge": "hpt_cli.architectures.ridge:read_params",
+    "mlp": "hpt_cli.architectures.mlp:read_params",
+    "lstm": "hpt_cli.architectures.lstm:read_params",
+    "lstm-attention": "hpt_cli.architectures.lstm:read_attention_params",
+}
+_PROBE = 0.3  # where inside a continuous interval a value is drawn to check (not a whole number, mostly)
+
+
+def value_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Problem]:
+    """Each value a built-in architecture would refuse in every trial that gets it (a string for a
+    number, "lags": [7, "14"]), checked with its own reader (`READERS`): grid and choice values,
+    fixed values, integer bounds, a value drawn from inside a continuous interval, and the values
+    of `search.initial`. One problem per JSON path: "<path>: <architecture>: <what must hold>".
+    `epochs` is not checked where trial.epochs makes the architectures ignore it."""
+    readers = {a: _reader(a) for a in spec.architectures if a in READERS and resolved.get(a) is not None}
+    if not readers:
+        return []
+    problems: dict[str, Problem] = {}
+
+    def refused(path: str, arch: str, name: str, value, drawn: str = "") -> bool:
+        if name == "epochs" and spec.trial.epochs is not None:
+            return False
+        if arch not in readers or name not in (resolved[arch].parameters or ()):
+            return False
+        try:
+            readers[arch]({name: value})
+            return False
+        except ValueError as exc:
+            if drawn and not _refuses(readers[arch], name, round(value)):
+                drawn = drawn[:-1] + '; "int" draws integers)'
+            problems.setdefault(path, Problem(path, f"{arch}: {exc}{drawn}"))
+            return True
+
+    blocks = spec.per_architecture or tuple((a, spec.parameters) for a in spec.architectures)
+    for arch, params in blocks:
+        base = jsonpos.join("parameters", arch) if spec.per_architecture is not None else "parameters"
+        for name, domain in params:
+            for path, value, drawn in _candidates(jsonpos.join(base, name), domain):
+                if refused(path, arch, name, value, drawn) and isinstance(domain, Distribution) \
+                        and not isinstance(domain, Choice):  # one problem per distribution
+                    break
+    for i, (arch, params) in enumerate(spec.search.initial):
+        for name, value in params.items():
+            refused(jsonpos.join(jsonpos.join("search.initial", i), name), arch, name, value)
+    return list(problems.values())
+
+
+def _refuses(reader: Callable[[dict], object], name: str, value) -> bool:
+    try:
+        reader({name: value})
+        return False
+    except ValueError:
+        return True
+
+
+def near_miss_problems(spec: Spec) -> list[Problem]:
+    """An architecture name that resolves to nothing here and is a near miss of a built-in name
+    ("rigde"): a typo on every machine, so a spec error. Other names that do not resolve may be
+    plugins installed where the run happens (an entry point), so they are not refused here."""
+    from hpt_cli.architectures import _BUILTINS, COMMAND, ArchitectureError, get
+
+    problems: list[Problem] = []
+    for i, name in enumerate(spec.architectures):
+        if ":" in name or name == COMMAND or name in _BUILTINS:
+            continue
+        hint = difflib.get_close_matches(name, list(_BUILTINS), n=1)
+        if not hint:
+            continue
+        try:
+            get(name)
+        except ArchitectureError as exc:  # the line `hpt run` stops with
+            path = "architecture" if len(spec.architectures) == 1 else jsonpos.join("architecture", i)
+            problems.append(Problem(path, str(exc)))
+    return problems
+
+
+def _reader(arch: str) -> Callable[[dict], object]:
+    import importlib
+
+    module, _, attr = READERS[arch].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _candidates(path: str, domain) -> list[tuple[str, object, str]]:
+    """(JSON path, value, what to add to the message) of the values of `domain` worth checking."""
+    import math
+
+    from hpt_cli.spec.domains import Grid, Int, Normal, Quantized, Uniform
+
+    if isinstance(domain, Fixed):
+        return [(path, domain.value, "")]
+    if isinstance(domain, Grid):
+        return [(jsonpos.join(path, i), v, "") for i, v in enumerate(domain.values)]
+    if isinstance(domain, Choice):
+        return [(jsonpos.join(jsonpos.join(path, "values"), i), v, "") for i, v in enumerate(domain.values)]
+    if isinstance(domain, (Int, Quantized)):
+        return [(jsonpos.join(path, "low"), domain.low, ""), (jsonpos.join(path, "high"), domain.high, "")]
+    if isinstance(domain, Uniform):
+        lo, hi = (math.log(domain.low), math.log(domain.high)) if domain.log else (domain.low, domain.high)
+        inside = lo + (hi - lo) * _PROBE
+        inside = math.exp(inside) if domain.log else inside
+        name = "loguniform" if domain.log else "uniform"
+        return [(jsonpos.join(path, "low"), domain.low, ""),
+                (path, float(f"{inside:.4g}"), f" (a {name} draws such values)")]
+    if isinstance(domain, Normal):
+        inside = domain.mu + domain.sigma * _PROBE
+        name = "lognormal" if domain.log else "normal"
+        return [(path, float(f"{math.exp(inside) if domain.log else inside:.4g}"), f" (a {name} draws such values)")]
+    return []
 
 
 def epochs_notes(spec: Spec, resolved: Mapping[str, Architecture]) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from hpt_cli.architectures import Architecture
-from hpt_cli.architectures.features import make_features
+from hpt_cli.architectures.features import make_features, parse_lags
 from hpt_cli.architectures.params import TRAINING, integer, number, training
 from hpt_cli.context import TrialContext
 
@@ -82,6 +82,17 @@ def settings(params: dict[str, Any], epochs: int | None = None, attention: bool 
                                                 lambda v: v >= 0, "attention_regularization >= 0"),
         })
     return Settings(**out)
+
+
+def read_params(params: dict[str, Any], attention: bool = False) -> None:
+    """Every parameter lstm (lstm-attention with `attention`) reads, checked as its trials read
+    them (ValueError saying what must hold): what `hpt validate` checks each value of a spec with."""
+    settings(params, attention=attention)
+    parse_lags(params.get("lags", 1))
+
+
+def read_attention_params(params: dict[str, Any]) -> None:
+    read_params(params, attention=True)
 
 
 def sequences(x: np.ndarray, window: int, rows: range) -> np.ndarray:

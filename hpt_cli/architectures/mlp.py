@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hpt_cli.architectures import Architecture
-from hpt_cli.architectures.features import make_features
+from hpt_cli.architectures.features import make_features, parse_lags
 from hpt_cli.architectures.params import TRAINING, training
 from hpt_cli.context import TrialContext
 
@@ -47,6 +47,13 @@ def settings(params: dict[str, Any], epochs: int | None = None) -> Settings:
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
         raise ValueError(f"hidden: expected a list of layer widths such as [64, 32], got {hidden!r}")
     return Settings(**common, hidden=tuple(hidden))
+
+
+def read_params(params: dict[str, Any]) -> None:
+    """Every parameter mlp reads, checked as its trials read them (ValueError saying what must
+    hold): what `hpt validate` checks each value of a spec with."""
+    settings(params)
+    parse_lags(params.get("lags"))
 
 
 def train(params: dict, ctx: TrialContext) -> dict[str, float]:

@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 from hpt_cli.architectures import Architecture
-from hpt_cli.architectures.features import make_features
+from hpt_cli.architectures.features import make_features, parse_lags
+from hpt_cli.architectures.params import number
 from hpt_cli.context import TrialContext
 
 METRICS = ("val_mse", "val_mae", "train_loss", "epochs_run", "train_time_s")
@@ -20,9 +21,7 @@ def train(params: dict, ctx: TrialContext) -> dict[str, float]:
     if ctx.data is None:
         raise ValueError("ridge needs data: give \"data\" in the spec (or leave it out for the bundled set)")
     started = time.perf_counter()
-    alpha = float(params.get("alpha", 1.0))
-    if not alpha >= 0:
-        raise ValueError(f"alpha >= 0 must hold, got alpha={params.get('alpha')!r}")
+    alpha, _ = read_params(params)
     d = ctx.data
     f = make_features(d.train, d.validation, d.target, d.date_column, params.get("lags"))
     if not len(f.y_train):
@@ -46,6 +45,12 @@ def train(params: dict, ctx: TrialContext) -> dict[str, float]:
     ctx.report(epoch=1, train_loss=train_loss, val_mse=out["val_mse"])
     out["train_time_s"] = time.perf_counter() - started
     return out
+
+
+def read_params(params: dict) -> tuple[float, tuple[int, ...]]:
+    """alpha and lags, checked: ValueError saying what must hold (also what `hpt validate` checks
+    each value of a spec with)."""
+    return number(params, "alpha", 1.0, lambda v: v >= 0, "alpha >= 0"), parse_lags(params.get("lags"))
 
 
 def _mse(pred: np.ndarray, y: np.ndarray) -> float:

@@ -88,16 +88,19 @@ def describe_ranges(spec: Spec) -> str:
 @cli.command()
 @spec_argument
 @today_option
-def validate(spec_path: str, today) -> None:
+@click.option("--strict", is_flag=True,
+              help="What `hpt run` would refuse on this machine (a note without it) is an error, exit 2: for CI.")
+def validate(spec_path: str, today, strict: bool) -> None:
     """Check a spec: prints `ok` and its size, or every problem with its JSON path (exit 2), a
-    parameter or objective a built-in architecture does not have included. A note on stderr says
-    what `hpt run` would still refuse on this machine (an architecture that does not resolve,
-    dates the data does not cover).
+    parameter, value or objective a built-in architecture does not take included. A note on
+    stderr says what `hpt run` would still refuse on this machine (an architecture that does not
+    resolve, data that is missing or does not cover the dates); with --strict that is an error.
 
     \b
     Example:
       hpt validate experiments/seed-lstm-attention.json
       ok: experiments/seed-lstm-attention.json: 27 trials (lstm-attention: 27 configurations x 1 date range x 1 repeat)
+      hpt validate --strict experiments/quickstart.json     # in CI
     """
     spec = for_running(read_spec(spec_path, today))
     trials = expand(spec)
@@ -110,6 +113,8 @@ def validate(spec_path: str, today) -> None:
     except SpecError as exc:  # architectures do not have is a spec error
         raise located(exc, spec_path) from None
     except HptError as exc:
+        if strict:  # the same line `hpt run` would stop with, exit 2
+            raise HptError(f"{exc} (hpt validate --strict: `hpt run` would stop here)") from None
         notes = [f"note: on this machine `hpt run` would stop here: {exc}"]
     archs = ", ".join(spec.architectures)
     click.echo(
@@ -131,7 +136,8 @@ def validate(spec_path: str, today) -> None:
 @today_option
 def expand_command(spec_path: str, limit: int, fmt: str, quick: bool, today) -> None:
     """Show what a spec expands to: trial counts per architecture and date range, the resolved
-    date ranges, and the first trials in the order they will run. Nothing runs.
+    date ranges, and the first trials in the order they will run. Nothing runs and the data is
+    not read (it stays light for huge grids): `hpt validate` checks the data.
 
     \b
     Example:

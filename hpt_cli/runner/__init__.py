@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hpt_cli.architectures import COMMAND, get
 from hpt_cli.devices import THREAD_VARS, describe, notes, plan_run
-from hpt_cli.errors import DISK_FULL_ERRNOS, ExitCode, HptError, write_fix
+from hpt_cli.errors import DISK_FULL_ERRNOS, DataError, ExitCode, HptError, write_fix
 from hpt_cli.executors import LocalExecutor
 from hpt_cli.runner.events import RunInfo, RunObserver, TrialOutcome
 from hpt_cli.runner.loop import MaxFailures, Runner, RunResult, failure_budget
@@ -65,7 +65,15 @@ def metric_columns(spec: Spec) -> list[str]:
 
 def preflight(spec: Spec, executor: str | None = None) -> list[str]:
     """Raise a user error now for what would otherwise fail every trial; return notes (one line
-    each, without "note: ") on what runs but may not be what was meant. `executor`: --executor."""
+    each, without "note: ") on what runs but may not be what was meant. `executor`: --executor.
+    A name that does not resolve and is a near miss of a built-in ("rigde") is a SpecError (a
+    typo on every machine; `hpt validate` says it with its line), not a missing plugin."""
+    from hpt_cli.architectures.check import near_miss_problems
+    from hpt_cli.errors import SpecError
+
+    typos = near_miss_problems(spec)
+    if typos:
+        raise SpecError(typos)
     notes = resolve_architectures(spec, executor)
     return notes + check_data(spec)
 
@@ -80,7 +88,13 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
     strategy adds what it does not honour as random search does (hpt_cli.search.adaptive.spec_notes;
     an HptError when its package is missing here)."""
     from hpt_cli.architectures import ArchitectureError, say_shadowed
-    from hpt_cli.architectures.check import command_problem, epochs_notes, signature_problem, spec_problems
+    from hpt_cli.architectures.check import (
+        command_problem,
+        epochs_notes,
+        signature_problem,
+        spec_problems,
+        value_problems,
+    )
     from hpt_cli.errors import SpecError
 
     resolved = {arch: get(arch) for arch in spec.architectures}
@@ -90,7 +104,7 @@ def resolve_architectures(spec: Spec, executor: str | None = None) -> list[str]:
         why = None if name == COMMAND else signature_problem(name, arch.train)
         if why:
             raise ArchitectureError(why)
-    problems = spec_problems(spec, resolved)
+    problems = spec_problems(spec, resolved) + value_problems(spec, resolved)
     if problems:
         raise SpecError(problems)
     notes = epochs_notes(spec, resolved)
@@ -112,13 +126,19 @@ def check_data(spec: Spec) -> list[str]:
     ranges that start before the data, windows its end cuts short, missing days, `Unnamed: <n>`
     columns left out (hpt_cli.datasets.check_coverage)."""
     needs = [a for a in spec.architectures if a != COMMAND and get(a).needs_data]
-    if needs or spec.data.path is not None:
-        from hpt_cli.datasets import check_coverage
+    if not needs and spec.data.path is None and COMMAND not in spec.architectures:
+        return []
+    from hpt_cli.datasets import check_coverage
 
+    try:
         return check_coverage(spec.data, spec.date_ranges, spec.rolling,
                               default_day=spec.today if spec.default_dates else None,
                               architectures=spec.architectures)
-    return []
+    except DataError as exc:
+        if needs or spec.data.path is not None:
+            raise
+        # a command given no "data" may read none: the bundled data's gaps are a note, not a refusal
+        return [f"{exc} (a command need not read hpt's data, so it runs anyway)"]
 
 
 def run_spec(
