@@ -4,8 +4,13 @@ results.csv grows by compose: the bytes of the spool's results.csv beyond what t
 go up as a part object, which is composed onto results.csv with a generation precondition and
 then deleted. The bucket's copy is always a prefix of the spool's, so its size says exactly which
 bytes are committed; every attempt starts by reading that size, so an append whose response was
-lost is recognised as done and never repeated (this also holds where preconditions are not
-enforced, as in the emulator). Other files (spec.json, trial artifacts, logs, summary.json) are
+lost is recognised as done and never repeated. Each part has a name of its own and is deleted
+after a compose that failed without effect, so a compose that reaches the server late (after its
+timeout, where preconditions are not enforced, as in the emulator) finds no part and fails. Where
+results.csv has a generation other than the one this mirror last wrote (a write it did not see:
+another runner that took the run over, a late compose), its prefix is checked against the spool
+again (CRC32C) before anything is appended: a bucket copy that is no longer the spool's prefix
+stops the uploads (`Diverged`) instead of getting rows at the wrong offset. Other files (spec.json, trial artifacts, logs, summary.json) are
 uploaded whole; `.hpt-sync/uploaded.log` remembers what went up, so `hpt sync` resumes.
 """
 
@@ -84,7 +89,7 @@ class Mirror:
         self.bucket = client.bucket(target.bucket)
         self.timeout = timeout
         self._remote_size: int | None = None  # bytes of results.csv known to be in the bucket
-        self._verified = False
+        self._generation: int | None = None  # results.csv's generation as this mirror last wrote or checked it
         self._uploaded = self._load_uploaded()
         self.bytes_sent = 0  # results.csv bytes sent (parts and first upload), for the benchmark
         self.progress = 0  # writes that went through; backoff restarts while this grows
@@ -117,14 +122,20 @@ class Mirror:
         except FileNotFoundError:
             return done
         for line in text.splitlines():
-            size, mtime, name = line.split(" ", 2)
-            done[name] = (int(size), int(mtime))
+            try:
+                size, mtime, name = line.split(" ", 2)
+                done[name] = (int(size), int(mtime))
+            except ValueError:  # a line cut short (a full disk, a kill): that file goes up again
+                continue
         return done
 
     def _mark_uploaded(self, name: str, stamp: tuple[int, int]) -> None:
         self._uploaded[name] = stamp
-        with open(self.spool / STATE_DIR / UPLOADED_LOG, "a", encoding="utf-8") as fh:
-            fh.write(f"{stamp[0]} {stamp[1]} {name}\n")
+        fd = os.open(self.spool / STATE_DIR / UPLOADED_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{stamp[0]} {stamp[1]} {name}\n".encode("utf-8"))  # one write: a whole line
+        finally:
+            os.close(fd)
 
     def forget_missing(self) -> list[str]:
         """The files marked uploaded that the bucket does not hold as the spool has them (gone,
@@ -167,7 +178,7 @@ class Mirror:
         tmp = local.with_name(f".{RESULTS}.pull")
         tmp.write_bytes(data)
         os.replace(tmp, local)
-        self._remote_size, self._verified = len(data), True
+        self._remote_size, self._generation = len(data), blob.generation
 
     def push_results(self) -> bool:
         """Append the spool's whole rows that the bucket lacks. True when the bucket has them all."""
@@ -183,26 +194,26 @@ class Mirror:
             raise Diverged(f"{self.target.key(RESULTS)} in the bucket holds {remote} bytes, more than the "
                            f"spool's {end}: another run writes to the same location")
         with open(local, "rb") as fh:
-            if remote and not self._verified:
+            if remote and blob.generation != self._generation:  # written by someone else, or unknown
                 prefix = fh.read(remote)
                 if blob.crc32c and _crc32c_b64([prefix]) != blob.crc32c:
                     raise Diverged(f"{self.target}/{RESULTS} in the bucket is not a prefix of the spool's copy")
-                self._verified = True
+                self._generation = blob.generation
             if remote == end:
                 self._remote_size = remote
                 return True
             fh.seek(remote)
             chunk = fh.read(end - remote)
         if blob is None:
-            self._create(chunk)
+            self._generation = self._create(chunk)
         else:
-            self._append(blob, remote, chunk)
+            self._generation = self._append(blob, remote, chunk)
         self._remote_size = end
-        self._verified = True
         self.progress += 1
         return whole_lines(local) == end
 
-    def _create(self, chunk: bytes) -> None:
+    def _create(self, chunk: bytes) -> int | None:
+        """Upload the first rows; results.csv's new generation (None where unknown)."""
         dest = self.bucket.blob(self.target.key(RESULTS))
         self.bytes_sent += len(chunk)
         try:
@@ -210,25 +221,42 @@ class Mirror:
                                     timeout=self.timeout, retry=None)
         except Exception:
             if self._took_effect(len(chunk)):
-                return
+                return None  # landed, its response lost: the next push checks the prefix
             raise
+        return dest.generation
 
-    def _append(self, blob, remote: int, chunk: bytes) -> None:
-        part = self.bucket.blob(self.target.key(f"{PARTS}/results-{remote:012d}-{len(chunk)}.csv"))
+    def _append(self, blob, remote: int, chunk: bytes) -> int | None:
+        """Compose `chunk` onto results.csv (`blob`, `remote` bytes); the new generation (None
+        where unknown)."""
+        token = os.urandom(4).hex()  # a name of its own: a late compose of a deleted part fails
+        part = self.bucket.blob(self.target.key(f"{PARTS}/results-{remote:012d}-{len(chunk)}-{token}.csv"))
         self.bytes_sent += len(chunk)
         part.upload_from_string(chunk, content_type="text/csv", timeout=self.timeout, retry=None)
         self.progress += 1
         dest = self.bucket.blob(self.target.key(RESULTS))
         dest.content_type = "text/csv"
+        generation = None
         try:
             dest.compose([blob, part], if_generation_match=blob.generation, timeout=self.timeout, retry=None)
+            generation = dest.generation
         except Exception:
             if not self._took_effect(remote + len(chunk)):
+                self._delete_part(part)  # before the retry: a compose still on its way finds no source
                 raise
+        self._delete_part(part)
+        return generation
+
+    def _delete_part(self, part) -> None:
         try:
             part.delete(timeout=self.timeout, retry=None)
-        except Exception:  # noqa: BLE001 - a leftover part is harmless; the next sync may remove it
+        except Exception:  # noqa: BLE001 - a leftover part is harmless; `clean_parts` removes it
             pass
+
+    def clean_parts(self) -> None:
+        """Delete parts that failed deletes left under `.parts/` (best effort; one listing)."""
+        self._check()
+        for blob in self.bucket.list_blobs(prefix=self.target.key(PARTS + "/"), timeout=self.timeout, retry=None):
+            self._delete_part(blob)
 
     def _took_effect(self, expected_size: int) -> bool:
         """After an error: did the write land anyway (its response lost)?"""
@@ -369,6 +397,11 @@ class Uploader:
                     self.mirror.push_results()
                     next_rows = self.clock() + self.interval
                 for name in self.mirror.pending(names):
+                    if self._stop.is_set():
+                        break  # the final push (close) takes over, rows first
+                    if self.clock() >= next_rows:  # rows are the commit point: never behind a file backlog
+                        self.mirror.push_results()
+                        next_rows = self.clock() + self.interval
                     if name != SUMMARY:
                         self.mirror.push_file(name)
                 self.backoff.reset()
@@ -387,6 +420,9 @@ class Uploader:
         if self.fatal:
             return False
         while not self.mirror.cancelled:
+            left = self._deadline - self.clock()
+            # no request outlives the deadline (--upload-timeout, hpt sync --timeout) by a full read timeout
+            self.mirror.timeout = (min(CALL_TIMEOUT[0], max(0.5, left)), min(CALL_TIMEOUT[1], max(0.5, left)))
             try:
                 if self.mirror.push_all():
                     return True
