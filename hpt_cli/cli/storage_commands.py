@@ -20,8 +20,12 @@ def sync(spool: str, timeout: float, verify: bool) -> None:
     """Upload a spool that a run left behind when gs:// was unreachable (it exited 4).
 
     Rows are appended exactly once, also when this is run twice or the network fails midway.
-    Exits 4 if the bucket stays unreachable (run it again), 2 if the bucket already holds another
-    copy of the run (rows written from elsewhere): the spool is then obsolete.
+    Exits 4 if the bucket stays unreachable (run it again), 2 if the bucket's results.csv is no
+    longer the spool's (rows written from elsewhere): the error says which copy holds what.
+
+    A run that exited 4 for the upload has its summary.json say so (upload_pending); once the
+    bucket holds everything, sync puts the run's own status and exit code back (with synced_at),
+    so `hpt watch` and pipelines see how the run went.
 
     A plain sync trusts the spool's record of what went up; --verify checks it against the bucket
     (after objects were deleted there by hand, or by a lifecycle rule).
@@ -38,7 +42,8 @@ def sync(spool: str, timeout: float, verify: bool) -> None:
         shown = ", ".join(restored[:3]) + (f" and {len(restored) - 3} more" if len(restored) > 3 else "")
         click.echo(f"verified: the bucket lacked {len(restored)} of the files uploaded before"
                    + (f" ({shown}); uploaded again" if restored else ""))
-    click.echo(f"synced: {location} holds results.csv ({size} bytes) and every file of {spool}")
+    trust = "" if verify else " went up (by the spool's record of its uploads: --verify checks the bucket itself)"
+    click.echo(f"synced: {location} holds results.csv ({size} bytes) and every file of {spool}{trust}")
 
 
 @cli.command()

@@ -267,10 +267,12 @@ class Runner:
         try:
             self.store.close()  # uploads summary.json too (gs://)
         except StorageError as exc:  # the results stay in the local spool: every record says exit 4
+            run_code = result.exit_code
             result.exit_code = exc.exit_code
             result.storage_error = str(exc)
             result.summary = {**result.summary, "status": exc.status, "exit_code": exc.exit_code,
-                              "run_status": result.summary["status"], "storage_error": str(exc)}
+                              "run_status": result.summary["status"], "run_exit_code": run_code,
+                              "storage_error": str(exc)}
             try:
                 self.store.write_json("summary.json", result.summary)  # the spool's; `hpt sync` uploads it
             except (StorageError, OSError):  # the spool's disk: the error above says what to do

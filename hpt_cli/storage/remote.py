@@ -29,7 +29,7 @@ from hpt_cli.storage.gcs import (
     transient,
 )
 from hpt_cli.storage.local import LocalRunStore
-from hpt_cli.storage.mirror import Backoff, Mirror, Uploader, whole_lines
+from hpt_cli.storage.mirror import RESULTS, SUMMARY, Backoff, Mirror, Uploader, whole_lines
 
 
 def spool_root() -> Path:
@@ -122,15 +122,69 @@ def sync_spool(spool: Path, timeout: float, client=None, verify: bool = False) -
     mirror = Mirror(spool, location, client)
     restored = _forget_missing(mirror, location, spool, timeout) if verify else []
     uploader = Uploader(mirror, interval=3600.0)
-    if uploader.close(timeout):
+    synced = uploader.close(timeout)
+    if synced and restore_summary(spool):  # the run's own summary goes up in place of upload_pending
+        uploader = Uploader(mirror, interval=3600.0)
+        synced = uploader.close(timeout)
+    if synced:
+        try:
+            mirror.clean_parts()
+        except Exception:  # noqa: BLE001 - leftover parts are harmless; the next sync tries again
+            pass
         return location, whole_lines(spool / "results.csv"), restored
     if uploader.fatal:  # retrying cannot help: the bucket's rows are not this spool's
-        raise HptError(f"{location} already holds another copy of this run ({uploader.fatal}): its rows "
-                       f"were written from elsewhere (another machine or spool), so the spool {spool} is "
-                       f"obsolete and nothing was uploaded; discard it with: rm -r {spool}")
+        raise HptError(_diverged(mirror, location, spool, uploader.fatal))
     why = uploader.last_error or "no answer"
     raise StorageError(f"{location} unreachable after retries ({why}); the spool {spool} is intact: "
                        f"run `hpt sync {spool}` again")
+
+
+def restore_summary(spool: Path) -> bool:
+    """A spool whose run exited 4 for the upload alone (summary.json says upload_pending): give
+    summary.json back the run's own status and exit code, stamped `synced_at` (to upload again),
+    so `hpt watch` and pipelines see how the run went once the bucket holds it all. Whether it
+    changed the file."""
+    import json
+    from datetime import UTC, datetime
+
+    path = spool / SUMMARY
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if summary.get("status") != UploadPending.status or "run_exit_code" not in summary:
+        return False  # complete already, or written by an hpt that did not keep the run's own code
+    restored = {k: v for k, v in summary.items() if k not in ("run_status", "run_exit_code", "storage_error")}
+    restored.update(status=summary.get("run_status", "complete"), exit_code=summary["run_exit_code"],
+                    synced_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    LocalRunStore(spool).write_json(SUMMARY, restored)
+    return True
+
+
+def _diverged(mirror: Mirror, location: GcsLocation, spool: Path, why: str) -> str:
+    """The error when the bucket's results.csv is not the spool's prefix: which copy holds what."""
+    ids = {}
+    for name, data in (("bucket", _safe(mirror.remote_results)), ("spool", _safe((spool / RESULTS).read_bytes))):
+        ids[name] = {row.split(",", 1)[0] for row in data.decode("utf-8", "replace").splitlines()[1:] if row}
+    only_spool, only_bucket = ids["spool"] - ids["bucket"], ids["bucket"] - ids["spool"]
+    head = f"{location}/{RESULTS} is not the spool's ({why}): "
+    if not only_spool:
+        more = f" and {len(only_bucket)} more, written from elsewhere" if only_bucket else ""
+        return head + (f"the bucket holds every trial of the spool {spool}{more}, so the spool is obsolete and "
+                       f"nothing was uploaded; discard it with: rm -r {spool}")
+    fix = (f"keep the spool; to make the bucket's copy the spool's: gcloud storage cp {spool}/{RESULTS} "
+           f"{location}/{RESULTS} && hpt sync {spool}")
+    if only_bucket:
+        fix = (f"{len(only_bucket)} trials are only in the bucket: merge the two files by trial_id before "
+               f"copying the result over {location}/{RESULTS}, then: hpt sync {spool}")
+    return head + f"the spool {spool} holds {len(only_spool)} trials the bucket lacks; nothing was uploaded; " + fix
+
+
+def _safe(read) -> bytes:
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - an unreadable copy counts as empty in the message
+        return b""
 
 
 def _forget_missing(mirror: Mirror, location: GcsLocation, spool: Path, timeout: float) -> list[str]:

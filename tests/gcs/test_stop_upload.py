@@ -155,18 +155,22 @@ def test_a_signal_with_storage_down_exits_4_at_once_and_every_record_says_4(
     assert spooled["run_status"] == ("interrupted" if when == "trials" else "complete")
     assert spooled["storage_error"] == last[len("error: "):]
 
-    # storage back: hpt sync uploads it all, summary.json last; hpt watch then reports exit 4
+    # storage back: hpt sync uploads it all, summary.json last, with the run's own status and exit
+    # code back in it; hpt watch then reports how the run went
     fault_proxy.down = False
     sync = subprocess.run([HPT, "sync", str(folder), "--timeout", "30"], env=env, capture_output=True,
                           text=True, timeout=LONG)
     assert sync.returncode == 0, sync.stderr
     bucket = client(gcs_emulator.url).bucket(gcs_bucket)
     remote = json.loads(bucket.blob(f"s/{folder.name}/summary.json").download_as_bytes())
-    assert remote == spooled
+    assert remote == json.loads((folder / "summary.json").read_text())
+    own = {k: v for k, v in spooled.items() if k not in ("run_status", "run_exit_code", "storage_error")}
+    assert remote == {**own, "status": spooled["run_status"], "exit_code": spooled["run_exit_code"],
+                      "synced_at": remote["synced_at"]}
     assert bucket.blob(f"s/{folder.name}/results.csv").download_as_bytes() == (folder / "results.csv").read_bytes()
     watch = subprocess.run([HPT, "watch", f"gs://{gcs_bucket}/s/{folder.name}", "--interval", "0.1",
                             "--timeout", "30"], env=env, capture_output=True, text=True, timeout=LONG)
-    assert watch.returncode == 4, watch.stdout + watch.stderr
+    assert watch.returncode == (3 if when == "trials" else 0), watch.stdout + watch.stderr
 
 
 @pytest.mark.slow
@@ -204,11 +208,27 @@ def test_sync_of_an_obsolete_spool_says_so_and_exits_2(tmp_path, gcs_emulator, g
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert "\n" not in line and "unreachable" not in line and "again" not in line
-    assert line.startswith(f"error: {location} already holds another copy of this run (")
-    assert line.endswith(f"so the spool {machine_a} is obsolete and nothing was uploaded; discard it with: "
+    assert line.startswith(f"error: {location}/results.csv is not the spool's (")
+    assert line.endswith(f"the bucket holds every trial of the spool {machine_a} and 1 more, written from "
+                         f"elsewhere, so the spool is obsolete and nothing was uploaded; discard it with: "
                          f"rm -r {machine_a}")
     bucket = client(gcs_emulator.url).bucket(gcs_bucket)
     assert bucket.blob("c1/run-1/results.csv").download_as_bytes() == header + b"x,ok\ny,ok\n"
+
+
+def test_sync_of_a_spool_with_trials_the_bucket_lacks_says_keep_it(tmp_path, gcs_emulator, gcs_bucket, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
+    location = GcsLocation(gcs_bucket, "c2/run-1")
+    header = b"trial_id,status\n"
+    bucket = client(gcs_emulator.url).bucket(gcs_bucket)
+    bucket.blob("c2/run-1/results.csv").upload_from_string(header + b"x,ok\nx,ok\n")  # a duplicated row
+    spool = spool_with_rows(tmp_path / "a", location, header + b"x,ok\ny,ok\nz,ok\n")
+    result = CliRunner().invoke(cli, ["sync", str(spool), "--timeout", str(LONG)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert line.endswith(f"the spool {spool} holds 2 trials the bucket lacks; nothing was uploaded; keep the "
+                         f"spool; to make the bucket's copy the spool's: gcloud storage cp {spool}/results.csv "
+                         f"{location}/results.csv && hpt sync {spool}"), line
 
 
 # -- a spool that cannot be written ----------------------------------------------------------------
