@@ -15,6 +15,8 @@ from hpt_cli.errors import ExitCode, HptError
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 CALL_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for one request
+START_TIMEOUT = (5.0, 10.0)  # the same for the probes before a run starts (bucket, lock): a hanging
+# service sends the run to its spool after seconds, not minutes, and a Ctrl-C then is heard soon
 
 
 class StorageError(HptError):
@@ -81,21 +83,27 @@ def make_client():
 
             return storage.Client(project=project, credentials=AnonymousCredentials())
         return storage.Client(project=project)
-    except DefaultCredentialsError:
+    except DefaultCredentialsError as exc:
+        given = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if given:
+            raise HptError(f"GOOGLE_APPLICATION_CREDENTIALS={given} cannot be used ({describe(exc)}): point it "
+                           "at a service account key file (JSON), or unset it and run `gcloud auth "
+                           "application-default login`") from None
         raise HptError("no Google credentials found: run `gcloud auth application-default login` or set "
                        "GOOGLE_APPLICATION_CREDENTIALS") from None
 
 
 def transient(exc: BaseException) -> bool:
     """Worth retrying: 408, 429 and 5xx answers, and network failures (requests' exceptions are
-    OSErrors; google-auth's TransportError wraps them)."""
-    from google.api_core.exceptions import GoogleAPICallError
+    OSErrors; google-auth's TransportError wraps them; the library's own retries give up with a
+    RetryError where a call was not given `retry=None`)."""
+    from google.api_core.exceptions import GoogleAPICallError, RetryError
     from google.auth.exceptions import TransportError
 
     if isinstance(exc, GoogleAPICallError):
         code = exc.code or 0
         return code in (408, 429) or code >= 500
-    return isinstance(exc, (OSError, TransportError))
+    return isinstance(exc, (OSError, TransportError, RetryError))
 
 
 def describe(exc: BaseException) -> str:
@@ -135,7 +143,7 @@ def check_bucket(client, location: GcsLocation) -> str | None:
     """Raise the user's error now (missing bucket, no permission); return a warning if the
     service does not answer (the run goes on into the spool), else None."""
     try:
-        client.bucket(location.bucket).reload(timeout=CALL_TIMEOUT, retry=None)
+        client.bucket(location.bucket).reload(timeout=START_TIMEOUT, retry=None)
     except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
         raise_unless_transient(exc, location)
         return f"{location} does not answer now ({describe(exc)}); results go to the spool first"

@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hpt_cli.errors import ExitCode, HptError
-from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation
+from hpt_cli.storage.gcs import CALL_TIMEOUT, START_TIMEOUT, GcsLocation
 
 LOCK_NAME = ".lock"
-RELEASE_TIMEOUT = (2.0, 5.0)  # (connect, read): releasing at the end must not hold up the exit
+RELEASE_TIMEOUT = (1.0, 2.0)  # (connect, read): releasing at the end must not hold up the exit (a lock
+# left behind is taken over at once by the next run of this machine, and after stale_after elsewhere)
 
 
 class LockWaitCapped(HptError):
@@ -152,13 +153,13 @@ class GcsLock(RunLock):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _create(self, if_generation_match: int) -> int | None:
+    def _create(self, if_generation_match: int, timeout=CALL_TIMEOUT) -> int | None:
         from google.api_core.exceptions import PreconditionFailed
 
         blob = self.bucket.blob(self.blob_name)
         try:
             blob.upload_from_string(json.dumps(holder_info()), content_type="application/json",
-                                    if_generation_match=if_generation_match, timeout=CALL_TIMEOUT, retry=None)
+                                    if_generation_match=if_generation_match, timeout=timeout, retry=None)
         except PreconditionFailed:
             return None
         return blob.generation
@@ -176,19 +177,19 @@ class GcsLock(RunLock):
     offline = False
 
     def _try_acquire(self) -> str | None:
-        generation = self._create(0)
+        generation = self._create(0, START_TIMEOUT)
         if generation is None:
-            blob = self.bucket.get_blob(self.blob_name, timeout=CALL_TIMEOUT)
+            blob = self.bucket.get_blob(self.blob_name, timeout=START_TIMEOUT, retry=None)
             if blob is None:
                 return self._try_acquire()  # released meanwhile
             try:
-                info = json.loads(blob.download_as_bytes(timeout=CALL_TIMEOUT))
+                info = json.loads(blob.download_as_bytes(timeout=START_TIMEOUT, retry=None))
             except ValueError:
                 info = {}
             fresh = time.time() - float(info.get("heartbeat", 0)) < self.stale_after
             if fresh and not holder_is_gone(info):
                 return _describe(info, self.stale_after)
-            generation = self._create(blob.generation)  # stale, or its process is gone: take it over
+            generation = self._create(blob.generation, START_TIMEOUT)  # stale, or its holder is gone: take it over
             if generation is None:
                 return _describe(info, self.stale_after)
         self._generation = generation

@@ -204,12 +204,27 @@ def test_a_missing_bucket_is_one_line_and_exit_2(tmp_path, gcs_emulator, monkeyp
 
 def test_no_credentials_says_how_to_log_in(tmp_path, monkeypatch):
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud application-default file
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # not on a Google VM: no metadata server to ask
     spec = spec_file(tmp_path, architecture="ridge")
     result = CliRunner().invoke(cli, ["run", str(spec), "-o", "gs://some-bucket/x"])
     assert result.exit_code == 2
     assert result.output == ("error: no Google credentials found: run `gcloud auth application-default login` "
                              "or set GOOGLE_APPLICATION_CREDENTIALS\n")
+
+
+def test_credentials_set_but_unusable_are_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    spec = spec_file(tmp_path, architecture="ridge")
+    result = CliRunner().invoke(cli, ["run", str(spec), "-o", "gs://some-bucket/x"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: GOOGLE_APPLICATION_CREDENTIALS={tmp_path / 'missing.json'} cannot be "
+                                    "used (DefaultCredentialsError: ")
+    assert result.output.endswith("point it at a service account key file (JSON), or unset it and run `gcloud "
+                                  "auth application-default login`\n")
 
 
 def test_permission_denied_is_a_user_error():
@@ -252,6 +267,8 @@ def test_sync_verify_uploads_again_what_the_bucket_lost(tmp_path, gcs_emulator, 
 
     plain = sync()  # trusts the spool's record: uploads nothing
     assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.endswith(f"and every file of {folder} went up (by the spool's record of its uploads: "
+                                 "--verify checks the bucket itself)\n")
     assert not bucket.blob(f"{run}/summary.json").exists()
     verified = sync("--verify")
     assert verified.returncode == 0, verified.stderr
