@@ -18,7 +18,7 @@ from typing import Any
 
 from hpt_cli.errors import HptError
 from hpt_cli.sanitize import plain
-from hpt_cli.storage.gcs import CALL_TIMEOUT, GcsLocation, check_bucket, describe, is_gcs, make_client, transient
+from hpt_cli.storage.gcs import START_TIMEOUT, GcsLocation, check_bucket, describe, is_gcs, make_client, transient
 from hpt_cli.storage.lock import LOCK_NAME
 from hpt_cli.storage.results import stale_summary
 
@@ -56,33 +56,65 @@ def is_run_folder(folder: Path) -> bool:
 
 
 class GcsSource:
-    def __init__(self, uri: str, client=None):
+    """A run folder in a bucket. Each read is one request with hpt's own timeout (no library
+    retries, which went on for two minutes); a transient failure is retried for `patience`
+    seconds, then is a StorageError (exit 4). With `patience` 0 it is raised as it is, for a
+    caller that goes on by itself (`hpt watch`)."""
+
+    def __init__(self, uri: str, client=None, patience: float = 30.0, sleep=time.sleep,
+                 clock=time.monotonic):
         self.location = GcsLocation.parse(uri)
         self.uri = str(self.location)
+        self.patience, self.sleep, self.clock = patience, sleep, clock
         client = client or make_client()
         check_bucket(client, self.location)  # a missing bucket or no permission: one line now
         self.bucket = client.bucket(self.location.bucket)
 
+    def _call(self, request: Callable[[], Any]) -> Any:
+        from hpt_cli.storage.gcs import StorageError, raise_unless_transient
+        from hpt_cli.storage.mirror import Backoff
+
+        deadline, backoff = self.clock() + self.patience, Backoff(cap=5.0)
+        while True:
+            try:
+                return request()
+            except Exception as exc:  # noqa: BLE001 - the user's error, or retried while patience lasts
+                raise_unless_transient(exc, self.location)
+                left = deadline - self.clock()
+                if self.patience == 0:
+                    raise
+                if left <= 0:
+                    raise StorageError(f"{self.uri} does not answer ({describe(exc)}); try again once it does") \
+                        from None
+                self.sleep(min(backoff.next_delay(), left))
+
+    def _blob(self, name: str):
+        return self.bucket.get_blob(self.location.key(name), timeout=START_TIMEOUT, retry=None)
+
     def read(self, name: str, start: int = 0) -> bytes | None:
-        blob = self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT)
-        if blob is None:
-            return None
-        if blob.size <= start:
-            return b""
-        return blob.download_as_bytes(start=start, timeout=CALL_TIMEOUT, checksum=None)
+        def request() -> bytes | None:
+            blob = self._blob(name)
+            if blob is None:
+                return None
+            if blob.size <= start:
+                return b""
+            return blob.download_as_bytes(start=start, timeout=START_TIMEOUT, retry=None, checksum=None)
+
+        return self._call(request)
 
     def exists(self) -> bool:
         """A run folder has spec.json and results.csv from its start; `.lock` comes first of all
         (before the run uploads the other two), so a run that has just started counts too."""
-        return any(self.bucket.get_blob(self.location.key(name), timeout=CALL_TIMEOUT) is not None
-                   for name in RUN_FILES)
+        return any(self._call(lambda name=name: self._blob(name)) is not None for name in RUN_FILES)
 
     def run_folders(self) -> list[str]:
         return []
 
 
-def open_source(uri: str):
-    return GcsSource(uri) if is_gcs(uri) else LocalSource(uri)
+def open_source(uri: str, patience: float = 30.0):
+    """The run folder at `uri`, local or gs:// (whose transient failures are retried for
+    `patience` seconds: see GcsSource)."""
+    return GcsSource(uri, patience=patience) if is_gcs(uri) else LocalSource(uri)
 
 
 @dataclass
@@ -200,8 +232,14 @@ class Watcher:
 def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: float | None = None,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
     """Follow the run at `uri` until its summary appears; returns the run's exit code."""
-    source = open_source(uri)
-    if not source.exists():
+    source = open_source(uri, patience=0)  # the loop below goes on through outages itself
+    try:
+        found = source.exists()
+    except Exception as exc:  # noqa: BLE001 - only storage failures that may pass are kept
+        if not (is_gcs(uri) and transient(exc)):
+            raise
+        found = True  # cannot tell now: the loop says that storage does not answer, and goes on
+    if not found:
         inside = source.run_folders()
         if inside:
             shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")

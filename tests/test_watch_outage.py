@@ -32,7 +32,7 @@ class FlakySource:
 
 
 def run_watch(monkeypatch, source, timeout=None) -> tuple[int, list[str]]:
-    monkeypatch.setattr(watch_module, "open_source", lambda uri: source)
+    monkeypatch.setattr(watch_module, "open_source", lambda uri, patience=None: source)
     said: list[str] = []
     ticks = iter(range(10_000))  # one second per poll
     code = watch_module.watch(source.uri, said.append, interval=0, timeout=timeout, sleep=lambda s: None,

@@ -55,3 +55,40 @@ def test_a_run_that_only_holds_its_lock_so_far_is_followed(gcs_bucket, monkeypat
     assert result.exit_code == 2
     assert result.stdout == f"watching {uri}\n"
     assert "no summary.json after 0.2 s" in result.stderr
+
+
+# -- outages: hpt's own timeouts and retries, never the library's two-minute RetryError -------------
+
+def test_a_read_during_an_outage_is_retried_for_its_patience_then_exit_4(bucket_with_a_run, fault_proxy):
+    from hpt_cli.storage.gcs import StorageError
+    from hpt_cli.watch import GcsSource
+
+    uri = f"gs://{bucket_with_a_run}/sweeps/demo-1234"
+    now, slept = [0.0], []
+
+    def sleep(seconds):  # the retries' waits pass on a clock of their own
+        slept.append(seconds)
+        now[0] += seconds
+
+    source = GcsSource(uri, client=client(fault_proxy.url), patience=2.0, sleep=sleep, clock=lambda: now[0])
+    assert source.read("spec.json") == b'{"architecture": "ridge"}'
+    fault_proxy.down = True
+    with pytest.raises(StorageError) as caught:
+        source.read("results.csv")
+    assert str(caught.value).startswith(f"{uri} does not answer (")
+    assert caught.value.exit_code == 4 and len(slept) >= 2 and sum(slept) == pytest.approx(2.0)
+    watching = GcsSource(uri, client=client(fault_proxy.url), patience=0)
+    with pytest.raises(Exception) as raw:  # as it is, for hpt watch's own loop
+        watching.read("results.csv")
+    assert type(raw.value).__name__ != "RetryError"
+
+
+def test_watch_of_a_bucket_that_is_down_says_so_and_honours_its_timeout(bucket_with_a_run, fault_proxy,
+                                                                        monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fault_proxy.url)
+    uri = f"gs://{bucket_with_a_run}/sweeps/demo-1234"
+    fault_proxy.down = True
+    result = CliRunner().invoke(cli, ["watch", uri, "--interval", "0.1", "--timeout", "0.5"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout.startswith(f"watching {uri}\nstorage not answering (")
+    assert "no summary.json after 0.5 s" in result.stderr
