@@ -64,7 +64,16 @@ class GcsLocation:
 
 
 def is_gcs(uri: str) -> bool:
-    return uri.startswith("gs://")
+    """Whether `uri` names a bucket location. Every location a user gives passes here, so a
+    mistyped scheme (`gs:/bucket`, `gs:bucket`, `GS://bucket`) is an error here, rather than a
+    local folder named `gs:` that looks like a bucket in every line hpt prints."""
+    if uri.startswith("gs://"):
+        return True
+    if uri[:3].lower() == "gs:":
+        rest = uri[3:].lstrip("/")
+        raise HptError(f"{uri}: not a gs:// location (did you mean gs://{rest}?); a local folder must not "
+                       "start with 'gs:'")
+    return False
 
 
 def make_client():
