@@ -301,3 +301,14 @@ def test_a_summary_of_an_earlier_attempt_does_not_speak_for_a_run_started_again(
     doc = json.loads(report(uri, "--format", "json").output)
     assert [r["status"] for r in doc["runs"]] == ["in progress"]
     assert any("has no summary.json of its latest attempt yet" in n for n in doc["notes"])
+
+
+def test_a_row_repeating_a_trial_id_counts_once_with_a_note(tmp_path):
+    uri = make_run(tmp_path / "dup", {"A": [[1.0], [2.0]], "B": [[2.0], [3.0]]}, R4[:2])
+    path = tmp_path / "dup" / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + lines[1:2]))  # the first row again, as a duplicated upload leaves it
+    doc = json.loads(report(uri, "--format", "json").output)
+    assert [r["rows"] for r in doc["runs"]] == [4]
+    assert "dup: 1 row of results.csv repeats a trial id read before; each trial counts once (its first row)" \
+        in doc["notes"]

@@ -25,6 +25,7 @@ from hpt_cli.report.timeline import (
     failures,
     trajectories,
 )
+from hpt_cli.words import plural
 
 
 @dataclass
@@ -34,6 +35,7 @@ class RunInfo:
     rows: int
     status: str  # summary.json's status, or "in progress" when there is none yet
     skipped_lines: int
+    repeated_rows: int = 0
 
 
 @dataclass
@@ -113,7 +115,7 @@ def analyse(results: Results, top: int = 10) -> Report:
         best_trial = BestTrial(row.trial_id, row.run, results.labels[row.config], row.date_range, row.repeat,
                                row.value, row.artifact)
     runs = [RunInfo(r.uri, r.label, len(r.rows), (r.summary or {}).get("status", "in progress"),
-                    r.skipped_lines) for r in results.runs]
+                    r.skipped_lines, r.repeated_rows) for r in results.runs]
     notes = []
     for run in runs:
         if run.status == "in progress":
@@ -122,6 +124,10 @@ def analyse(results: Results, top: int = 10) -> Report:
         if run.skipped_lines:
             notes.append(f"{run.label}: {run.skipped_lines} lines of results.csv with the wrong number "
                          "of cells were skipped")
+        if run.repeated_rows:
+            notes.append(f"{run.label}: {plural(run.repeated_rows, 'row')} of results.csv "
+                         f"{'repeats' if run.repeated_rows == 1 else 'repeat'} a trial id read before; "
+                         "each trial counts once (its first row)")
     counts = {c.n for c in ranked}
     if len(counts) > 1:
         notes.append(f"configurations have results on {min(counts)} to {max(counts)} date ranges each (the "

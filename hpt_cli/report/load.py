@@ -58,6 +58,7 @@ class Run:
     summary: dict[str, Any] | None
     rows: list[Row] = field(default_factory=list)
     skipped_lines: int = 0  # lines with the wrong number of cells
+    repeated_rows: int = 0  # whole rows of a trial id read before (kept: the first)
 
 
 @dataclass
@@ -157,11 +158,17 @@ def load_run(uri: str) -> Run:
     if header is None:
         return run
     columns = param_columns(header, run.parameters)
+    seen: set[str] = set()
     for cells in reader:
         if len(cells) != len(header):
             run.skipped_lines += 1
             continue
-        run.rows.append(_row(run, dict(zip(header, cells)), columns))
+        row = _row(run, dict(zip(header, cells)), columns)
+        if row.trial_id and row.trial_id in seen:  # hpt writes a trial once; a copy merged by hand may not
+            run.repeated_rows += 1
+            continue
+        seen.add(row.trial_id)
+        run.rows.append(row)
     return run
 
 
