@@ -12,16 +12,17 @@ from hpt_cli.storage.results import Columns, read_rows
 
 
 def open_store(output: str, run_id: str, spool: Path | None = None, interval: float = 5.0,
-               upload_timeout: float = 60.0, stop: threading.Event | None = None) -> RunStore:
+               upload_timeout: float = 60.0, stop: threading.Event | None = None, offline: str = "") -> RunStore:
     """The run folder `<output>/<run_id>`: a local folder, or gs:// through a local spool.
 
     `stop` (the run's stop request, set by SIGINT/SIGTERM) cuts a gs:// store's final upload
-    retries short: close() then raises StorageError at once if the bucket does not answer."""
+    retries short: close() then raises StorageError at once if the bucket does not answer.
+    `offline`: why the bucket did not answer a moment ago (taking the lock): not asked again."""
     if is_gcs(output):
         from hpt_cli.storage.remote import GcsRunStore
 
         return GcsRunStore(GcsLocation.parse(output).child(run_id), spool_path(output, run_id, spool),
-                           interval=interval, upload_timeout=upload_timeout, stop=stop)
+                           interval=interval, upload_timeout=upload_timeout, stop=stop, offline=offline)
     return LocalRunStore(Path(output) / run_id)
 
 

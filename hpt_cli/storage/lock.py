@@ -165,16 +165,16 @@ class GcsLock(RunLock):
         return blob.generation
 
     def try_acquire(self) -> str | None:
-        from hpt_cli.storage.gcs import raise_unless_transient
+        from hpt_cli.storage.gcs import describe, raise_unless_transient
 
         try:
             return self._try_acquire()
         except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
             raise_unless_transient(exc, self.location)
-            self.offline = True  # the spool's file lock still holds on this machine
+            self.offline = describe(exc)  # the spool's file lock still holds on this machine
             return None
 
-    offline = False
+    offline: str = ""  # why the bucket did not answer when the lock was taken ("" when it did)
 
     def _try_acquire(self) -> str | None:
         generation = self._create(0, START_TIMEOUT)
@@ -240,6 +240,11 @@ class Locks(RunLock):
     def release(self) -> None:
         for lock in reversed(self.locks):
             lock.release()
+
+    @property
+    def offline(self) -> str:
+        """Why the bucket did not answer when its lock was taken ("" when it did)."""
+        return next((lock.offline for lock in self.locks if getattr(lock, "offline", "")), "")
 
 
 def _duration(seconds: float) -> str:

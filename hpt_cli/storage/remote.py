@@ -46,14 +46,17 @@ def spool_for(location: GcsLocation, root: Path | None = None) -> Path:
 
 class GcsRunStore(RunStore):
     def __init__(self, location: GcsLocation, spool: Path, client=None, interval: float = 5.0,
-                 upload_timeout: float = 60.0, stop: threading.Event | None = None):
+                 upload_timeout: float = 60.0, stop: threading.Event | None = None, offline: str = ""):
         self.location = location
         self.uri = str(location)
         self.spool = Path(spool)
         self.upload_timeout = upload_timeout
         self.stop = stop  # the run's stop request: ends the final upload's retries
         client = client or make_client()
-        self.warning = check_bucket(client, location)
+        if offline:  # the lock just found the bucket silent: not another wait for the same answer
+            self.warning = f"{location} does not answer now ({offline}); results go to the spool first"
+        else:
+            self.warning = check_bucket(client, location)
         self.local = LocalRunStore(self.spool)
         Mirror.write_target(self.spool, location)
         self.mirror = Mirror(self.spool, location, client)

@@ -190,6 +190,9 @@ def test_a_run_that_exits_4_without_a_signal_says_4_in_every_record(tmp_path, gc
     spooled = json.loads((folder / "summary.json").read_text())
     assert spooled == json.loads((reports / "summary.json").read_text())
     assert (spooled["status"], spooled["exit_code"], spooled["run_status"]) == ("upload_pending", 4, "complete")
+    bucket_checks = [r for r in fault_proxy.requests if r[:2] == ("GET", f"/storage/v1/b/{gcs_bucket}")
+                     or r[1].startswith(f"/storage/v1/b/{gcs_bucket}?")]
+    assert bucket_checks == []  # the lock found the bucket silent: the store does not wait for it again
     junit = (reports / "junit.xml").read_text()
     assert '<property name="exit_code" value="4"' in junit and 'value="upload_pending"' in junit
 
