@@ -19,9 +19,10 @@ from hpt_cli.spec import parse_spec
 
 def calibrate(seconds: float = 0.5) -> tuple[int, float]:
     """Iterations of noop.work that take about `seconds` here, and their single-trial time."""
+    noop.work(5)  # the first calls pay numpy's warm-up: timed, they made trials 3-5x too short
     started = time.perf_counter()
-    noop.work(5)
-    per = (time.perf_counter() - started) / 5
+    noop.work(50)
+    per = (time.perf_counter() - started) / 50
     iterations = max(1, round(seconds / per))
     started = time.perf_counter()
     noop.work(iterations)
