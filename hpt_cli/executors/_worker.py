@@ -49,6 +49,7 @@ from hpt_cli import reaper
 
 _PR_SET_PDEATHSIG = 1
 _PARENT_DEATH_SIGNAL = signal.SIGUSR2
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the runner's to act on, not the worker's
 
 
 def main(argv: list[str]) -> None:
@@ -60,9 +61,11 @@ def main(argv: list[str]) -> None:
     # The runner alone decides when a worker stops (SIGKILL to its group, or a "stop" message):
     # Ctrl-C, a Jenkins abort or a systemd stop that signals every process of the tree must not
     # end a trial behind the runner's back. A Python-level no-op handler (not SIG_IGN) keeps these
-    # away from this process while programs a job execs still get the default.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    # away from this process while programs a job execs still get the default; a process a job
+    # forks (a multiprocessing pool's workers) gets the defaults back (_defaults_in_child).
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, _ignore)
+    os.register_at_fork(before=_hold_signals, after_in_parent=_release_signals, after_in_child=_defaults_in_child)
     reaper.become_subreaper()  # a job's orphaned descendants come to us, not to PID 1, and die with us
     faulthandler.enable()  # a segfault's traceback goes to fd 2, i.e. the job's log file
     _guard_parent(parent_pid, lifeline_fd)
@@ -282,6 +285,31 @@ def _on_parent_signal(parent_pid: int) -> None:
 
 def _ignore(signum: int, frame: Any) -> None:
     pass
+
+
+def _hold_signals() -> None:
+    """Before a fork: the stop signals wait (blocked), so none reaches the child before it has its
+    own handlers (one sent at once, `Process.start(); terminate()`, would meet `_ignore`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _release_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _defaults_in_child() -> None:
+    """A process a job forks is the job's, not a worker: Python's default signal handlers, so that
+    `Pool.terminate()` (and a `with Pool(...)` block's end) or `Process.terminate()` ends it with
+    SIGTERM, and the worker's parent-death handler is not its own. Then the signals held back
+    since the fork are delivered."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP, _PARENT_DEATH_SIGNAL):
+            signal.signal(signum, signal.SIG_DFL)
+    except ValueError:  # not the main thread of the child: leave it as it is
+        pass
+    finally:
+        _release_signals()
 
 
 def _kill_own_group() -> None:

@@ -90,3 +90,23 @@ def forkserver_pool(payload):
 
     with multiprocessing.get_context("forkserver").Pool(1) as pool:
         return pool.apply(os.getpid) != os.getpid()
+
+
+def fork_pool_in_a_with_block(payload):
+    """A fork pool used and closed by its `with` block, which ends the pool's workers with SIGTERM;
+    then a forked Process ended by terminate(). Both must end, not hang."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        squares = pool.map(_square, range(6))
+    child = context.Process(target=time.sleep, args=(300,))
+    child.start()
+    child.terminate()
+    child.join(10)
+    return squares, child.exitcode
+
+
+def _square(x):
+    return x * x
+

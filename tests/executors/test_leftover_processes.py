@@ -76,6 +76,12 @@ def test_a_pool_kept_in_a_global_works_in_every_trial_of_its_worker(executor, tm
     assert len({tuple(r.value) for r in results}) == 1  # the same pool workers each time
 
 
+def test_processes_a_trial_forks_end_by_sigterm_though_the_worker_shrugs_it_off(executor):
+    # a fork pool's workers inherit the worker's handlers: a `with Pool` block ends them with SIGTERM
+    [r] = run_all(executor, [Job("f", f"{JOBS}:fork_pool_in_a_with_block", None, timeout=30)], timeout=40)
+    assert (r.status, r.value) == ("ok", ([0, 1, 4, 9, 16, 25], -signal.SIGTERM)), r.error
+
+
 def test_a_forkserver_pool_works_in_every_job(executor, tmp_path):
     log = tmp_path / "log.txt"
     jobs = [Job(k, f"{JOBS}:forkserver_pool", None, timeout=30, log_path=str(log)) for k in "abc"]
