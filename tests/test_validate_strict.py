@@ -91,13 +91,29 @@ def test_built_in_parameter_values_are_checked_with_their_readers(tmp_path):
     assert lines == [
         " parameters.ridge.alpha: ridge: alpha >= 0 must hold, got alpha='1.0'",
         " parameters.ridge.lags[1]: ridge: lags: expected a count or a list of positive integers, got '14'",
-        " parameters.mlp.lr.low: mlp: lr > 0 must hold, got lr=-0.1",
+        " parameters.mlp.lr: mlp: lr > 0 must hold, got lr=-0.04 (a uniform draws such values)",
         " parameters.mlp.batch_size: mlp: batch_size >= 1 must hold (an integer), got batch_size=30.4 "
         "(a uniform draws such values; \"int\" draws integers)",
         " parameters.mlp.hidden[1]: mlp: hidden: expected a list of layer widths such as [64, 32], got [0]",
         " parameters.mlp.patience.low: mlp: patience >= 0 must hold (an integer), got patience=-1",
         " search.initial[0].lr: mlp: lr > 0 must hold, got lr=0",
     ]
+
+
+def test_bounds_a_distribution_never_draws_are_not_checked(tmp_path):
+    # review of the day's diff, 2: a continuous draw never hits low; quniform and int with a step
+    # draw only their multiples and steps
+    ok = write_spec(tmp_path, architecture="mlp", parameters={
+        "decay": {"distribution": "uniform", "low": 0, "high": 1},
+        "lr": {"distribution": "uniform", "low": 0, "high": 0.01},
+        "batch_size": {"distribution": "quniform", "low": 0.5, "high": 64.5, "q": 1},
+        "patience": {"distribution": "int", "low": 1, "high": 10, "step": 4}})
+    assert validate(ok).exit_code == 0, validate(ok).output
+    refused = validate(write_spec(tmp_path, architecture="mlp", parameters={
+        "batch_size": {"distribution": "quniform", "low": -1.5, "high": 64.5, "q": 1}}))
+    assert refused.exit_code == 2
+    assert "parameters.batch_size.low: mlp: batch_size >= 1 must hold (an integer), got batch_size=-1 (a multiple " \
+           "of q=1 it draws)" in refused.output, refused.output
 
 
 def test_epochs_is_not_checked_where_trial_epochs_overrides_it(tmp_path):

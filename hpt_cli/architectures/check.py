@@ -149,15 +149,23 @@ def _candidates(path: str, domain) -> list[tuple[str, object, str]]:
         return [(jsonpos.join(path, i), v, "") for i, v in enumerate(domain.values)]
     if isinstance(domain, Choice):
         return [(jsonpos.join(jsonpos.join(path, "values"), i), v, "") for i, v in enumerate(domain.values)]
-    if isinstance(domain, (Int, Quantized)):
-        return [(jsonpos.join(path, "low"), domain.low, ""), (jsonpos.join(path, "high"), domain.high, "")]
-    if isinstance(domain, Uniform):
+    if isinstance(domain, Int):  # the values drawn: low, low + step, ... up to the last one within high
+        last = domain.low + (domain.high - domain.low) // domain.step * domain.step
+        return [(jsonpos.join(path, "low"), domain.low, ""),
+                (jsonpos.join(path, "high"), last, "" if last == domain.high else f" (the highest value step "
+                                                                                  f"{domain.step} reaches)")]
+    if isinstance(domain, Quantized):  # the values drawn: the multiples of q within [low, high]
+        first, last, whole = domain.multiples
+        value = (lambda k: k * int(domain.q)) if whole else (lambda k: k * domain.q)
+        what = f" (a multiple of q={domain.q:g} it draws)"
+        return [(jsonpos.join(path, "low"), value(first), "" if value(first) == domain.low else what),
+                (jsonpos.join(path, "high"), value(last), "" if value(last) == domain.high else what)]
+    if isinstance(domain, Uniform):  # a continuous draw never hits a bound: a value inside is checked
         lo, hi = (math.log(domain.low), math.log(domain.high)) if domain.log else (domain.low, domain.high)
         inside = lo + (hi - lo) * _PROBE
         inside = math.exp(inside) if domain.log else inside
         name = "loguniform" if domain.log else "uniform"
-        return [(jsonpos.join(path, "low"), domain.low, ""),
-                (path, float(f"{inside:.4g}"), f" (a {name} draws such values)")]
+        return [(path, float(f"{inside:.4g}"), f" (a {name} draws such values)")]
     if isinstance(domain, Normal):
         inside = domain.mu + domain.sigma * _PROBE
         name = "lognormal" if domain.log else "normal"
