@@ -209,3 +209,21 @@ def test_max_time_zero_is_still_refused(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(spec), "-o", str(tmp_path / "out"), "--max-time", "0"])
     assert result.exit_code == 2
     assert not Path(tmp_path / "out").exists()
+
+
+def test_a_folder_that_cannot_be_locked_falls_back_to_the_lock_file(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    real = fcntl.flock
+
+    def flock(fd, op):
+        if os.path.isdir(f"/proc/self/fd/{fd}"):  # a FUSE mount that refuses to lock a folder
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    holder, other = FileLock(tmp_path / "run"), FileLock(tmp_path / "run")
+    assert holder.try_acquire() is None
+    assert other.try_acquire().startswith(f"pid {os.getpid()} on ")  # .lock alone still excludes
+    holder.release()

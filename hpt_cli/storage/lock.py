@@ -93,7 +93,9 @@ class RunLock(ABC):
 class FileLock(RunLock):
     """An flock(2) on the run folder itself, so that deleting `.lock` (which stays after a run and
     may look stale) lets no second run in; `.lock` says who holds it, and is flocked too, as hpt
-    versions before the folder lock did, so that those and this one exclude each other."""
+    versions before the folder lock did, so that those and this one exclude each other. Where a
+    folder cannot be locked (some FUSE mounts), `.lock` alone. flock is of one machine: on NFS two
+    machines do not see each other's locks (use gs://, whose lock is the bucket's)."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -108,7 +110,14 @@ class FileLock(RunLock):
             for path, flags in ((self.folder, os.O_RDONLY | os.O_DIRECTORY), (self.path, os.O_RDWR | os.O_CREAT)):
                 taken.append(os.open(path, flags, 0o644))
                 fd = taken[-1]
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise
+                except OSError:
+                    if path != self.folder:
+                        raise
+                    # a filesystem that cannot lock a folder (some FUSE mounts): .lock alone, as before
         except BlockingIOError:
             for fd in taken:
                 os.close(fd)
