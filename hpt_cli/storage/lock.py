@@ -228,6 +228,24 @@ class GcsLock(RunLock):
             self._generation = None
 
 
+def release_if_holder_gone(location: GcsLocation, client) -> bool:
+    """Delete the run's lock object at `location` when its holder was a process of this machine
+    that is gone (`holder_is_gone`): `hpt sync` after a run that exited 4 with the bucket down,
+    so that a rerun on another machine need not wait `stale_after` for it. Whether it did."""
+    bucket = client.bucket(location.bucket)
+    blob = bucket.get_blob(location.key(LOCK_NAME), timeout=START_TIMEOUT, retry=None)
+    if blob is None:
+        return False
+    try:
+        info = json.loads(blob.download_as_bytes(timeout=START_TIMEOUT, retry=None))
+    except ValueError:
+        return False
+    if not isinstance(info, dict) or not holder_is_gone(info):
+        return False
+    blob.delete(if_generation_match=blob.generation, timeout=RELEASE_TIMEOUT, retry=None)
+    return True
+
+
 class Locks(RunLock):
     """Several locks taken in order (the spool's file lock, then the bucket's object)."""
 

@@ -168,6 +168,7 @@ def test_a_signal_with_storage_down_exits_4_at_once_and_every_record_says_4(
     assert remote == {**own, "status": spooled["run_status"], "exit_code": spooled["run_exit_code"],
                       "synced_at": remote["synced_at"]}
     assert bucket.blob(f"s/{folder.name}/results.csv").download_as_bytes() == (folder / "results.csv").read_bytes()
+    assert bucket.get_blob(f"s/{folder.name}/.lock") is None  # left by the run (bucket down), its process gone
     watch = subprocess.run([HPT, "watch", f"gs://{gcs_bucket}/s/{folder.name}", "--interval", "0.1",
                             "--timeout", "30"], env=env, capture_output=True, text=True, timeout=LONG)
     assert watch.returncode == (3 if when == "trials" else 0), watch.stdout + watch.stderr
