@@ -254,14 +254,17 @@ class Locks(RunLock):
         self.where = locks[-1].where
 
     def try_acquire(self) -> str | None:
-        taken = []
-        for lock in self.locks:
-            holder = lock.try_acquire()
-            if holder is not None:
-                for done in reversed(taken):
-                    done.release()
-                return holder
-            taken.append(lock)
+        taken: list[RunLock] = []
+        try:
+            for lock in self.locks:
+                holder = lock.try_acquire()
+                if holder is not None:
+                    _release_all(taken)
+                    return holder
+                taken.append(lock)
+        except BaseException:  # e.g. the bucket does not exist: the spool's lock is not kept either
+            _release_all(taken)
+            raise
         return None
 
     def release(self) -> None:
@@ -272,6 +275,11 @@ class Locks(RunLock):
     def offline(self) -> str:
         """Why the bucket did not answer when its lock was taken ("" when it did)."""
         return next((lock.offline for lock in self.locks if getattr(lock, "offline", "")), "")
+
+
+def _release_all(locks: list[RunLock]) -> None:
+    for lock in reversed(locks):
+        lock.release()
 
 
 def _duration(seconds: float) -> str:
