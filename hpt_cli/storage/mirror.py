@@ -32,7 +32,8 @@ STATE_DIR = ".hpt-sync"
 TARGET_FILE = "target"
 UPLOADED_LOG = "uploaded.log"
 PARTS = ".parts"
-MULTIPART_LIMIT = 8 * 1024 * 1024  # above this, uploads are resumable, in chunks of this size
+MULTIPART_LIMIT = 8 * 1024 * 1024  # above this, a file goes up in pieces of this size, composed at the end
+COMPOSE_MAX = 32  # sources of one compose request (GCS's limit)
 
 
 class Cancelled(Exception):
@@ -94,6 +95,7 @@ class Mirror:
         self.bytes_sent = 0  # results.csv bytes sent (parts and first upload), for the benchmark
         self.progress = 0  # writes that went through; backoff restarts while this grows
         self.cancelled = False  # cancel(): no new request is started (the run is quitting)
+        self._pieces: dict[str, tuple[tuple[int, int], str, set[int]]] = {}  # a large file's pieces so far
 
     def cancel(self) -> None:
         """Start no new request (a request in flight still ends, and still counts)."""
@@ -293,13 +295,56 @@ class Mirror:
         self._check()
         path = self.spool / name
         stat = path.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
         blob = self.bucket.blob(self.target.key(name))
         if stat.st_size > MULTIPART_LIMIT:
-            blob.chunk_size = MULTIPART_LIMIT  # resumable, in chunks
-        content_type = "application/json" if name.endswith(".json") else None
-        blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout, retry=None)
-        self._mark_uploaded(name, (stat.st_size, stat.st_mtime_ns))
+            self._push_pieces(name, path, stamp, blob)
+        else:
+            content_type = "application/json" if name.endswith(".json") else None
+            blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout, retry=None)
+        self._mark_uploaded(name, stamp)
         self.progress += 1
+
+    def _push_pieces(self, name: str, path: Path, stamp: tuple[int, int], blob) -> None:
+        """A large file: pieces of MULTIPART_LIMIT bytes, each an object of its own, then composed
+        into the file (32 at a time, then the composites). A failed request costs that request
+        only: what is already up (pieces, composites) is kept for the next try while the file is
+        unchanged, each step counts as progress, and nothing is sent twice."""
+        known = self._pieces.get(name)
+        if known is None or known[0] != stamp:
+            known = self._pieces[name] = (stamp, os.urandom(4).hex(), set())
+        _, token, done = known
+        count = -(-stamp[0] // MULTIPART_LIMIT)
+        sources = [self.bucket.blob(self.target.key(f"{PARTS}/file-{token}-{i:05d}")) for i in range(count)]
+        made = list(sources)  # every object of this file's pieces and composites, deleted at the end
+        with open(path, "rb") as fh:
+            for i, piece in enumerate(sources):
+                if f"p{i}" not in done:
+                    self._check()
+                    fh.seek(i * MULTIPART_LIMIT)
+                    piece.upload_from_string(fh.read(MULTIPART_LIMIT), timeout=self.timeout, retry=None)
+                    self._step(done, f"p{i}")
+        level = 0
+        while len(sources) > COMPOSE_MAX:  # composites of 32, then of those, until one compose is left
+            level += 1
+            groups = [sources[k:k + COMPOSE_MAX] for k in range(0, len(sources), COMPOSE_MAX)]
+            sources = [self.bucket.blob(self.target.key(f"{PARTS}/file-{token}-L{level}-{k:05d}"))
+                       for k in range(len(groups))]
+            made += sources
+            for k, (composite, group) in enumerate(zip(sources, groups)):
+                if f"c{level}-{k}" not in done:
+                    self._check()
+                    composite.compose(group, timeout=self.timeout, retry=None)
+                    self._step(done, f"c{level}-{k}")
+        self._check()
+        blob.compose(sources, timeout=self.timeout, retry=None)
+        del self._pieces[name]
+        for part in made:
+            self._delete_part(part)
+
+    def _step(self, done: set[str], what: str) -> None:
+        done.add(what)
+        self.progress += 1  # the uploader's backoff starts again while steps get through
 
     def push_all(self) -> bool:
         """One full pass: rows, then every pending file (summary.json last). True when in sync."""
@@ -425,6 +470,10 @@ class Uploader:
             self.mirror.timeout = (min(CALL_TIMEOUT[0], max(0.5, left)), min(CALL_TIMEOUT[1], max(0.5, left)))
             try:
                 if self.mirror.push_all():
+                    try:
+                        self.mirror.clean_parts()  # what failed deletes left (a listing; harmless to leave)
+                    except Exception:  # noqa: BLE001 - the next run's or sync's end tries again
+                        pass
                     return True
                 failed = False  # the spool grew meanwhile: go on
             except Diverged as exc:

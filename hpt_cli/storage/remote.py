@@ -132,11 +132,10 @@ def sync_spool(spool: Path, timeout: float, client=None, verify: bool = False) -
     if synced:
         from hpt_cli.storage.lock import release_if_holder_gone
 
-        for tidy in (mirror.clean_parts, lambda: release_if_holder_gone(location, client)):
-            try:
-                tidy()  # leftover parts; the lock a killed (or exit-4) run of this machine left
-            except Exception:  # noqa: BLE001 - harmless to leave: the next sync, or its staleness, ends it
-                pass
+        try:
+            release_if_holder_gone(location, client)  # the lock a killed (or exit-4) run of this machine left
+        except Exception:  # noqa: BLE001 - harmless to leave: the next sync, or its staleness, ends it
+            pass
         return location, whole_lines(spool / "results.csv"), restored
     if uploader.fatal:  # retrying cannot help: the bucket's rows are not this spool's
         raise HptError(_diverged(mirror, location, spool, uploader.fatal))

@@ -125,3 +125,33 @@ def test_rows_go_up_every_interval_also_behind_a_backlog_of_files():
     rows_at = [i for i, call in enumerate(mirror.calls) if call == "rows"]
     gaps = [b - a - 1 for a, b in zip(rows_at, rows_at[1:])]  # files between two pushes of the rows
     assert rows_at[0] == 0 and max(gaps[:3]) <= 2, mirror.calls
+
+
+@pytest.mark.slow
+def test_a_large_file_goes_up_in_pieces_and_a_failure_costs_one_piece(tmp_path, gcs_emulator, gcs_bucket,
+                                                                     fault_proxy, monkeypatch):
+    import hashlib
+    import os
+
+    from hpt_cli.storage import mirror as mirror_module
+
+    monkeypatch.setattr(mirror_module, "MULTIPART_LIMIT", 64 * 1024)  # 70 pieces: two levels of compose
+    monkeypatch.setattr(mirror_module, "COMPOSE_MAX", 8)
+    spool = spool_with(tmp_path, b"a,ok\n")
+    data = os.urandom(70 * 64 * 1024 - 123)
+    (spool / "trials" / "t1").mkdir(parents=True)
+    (spool / "trials" / "t1" / "model.bin").write_bytes(data)
+    Mirror.write_target(spool, GcsLocation(gcs_bucket, "big"))
+    mirror = Mirror(spool, GcsLocation(gcs_bucket, "big"), client(fault_proxy.url))
+    fault_proxy.fail_rate, fault_proxy.fail_modes = 0.2, {"503"}
+    uploader = Uploader(mirror, interval=3600)
+    assert uploader.close(120)  # retried, piece by piece, until everything is up
+    fault_proxy.fail_rate = 0.0
+    mirror.clean_parts()  # the uploader's end cleans too, but its deletes met the injected failures
+    bucket = client(gcs_emulator.url).bucket(gcs_bucket)
+    assert hashlib.sha256(bucket.blob("big/trials/t1/model.bin").download_as_bytes()).digest() == \
+        hashlib.sha256(data).digest()
+    sent = fault_proxy.bytes_uploaded_for(lambda name: name.startswith(f"big/{PARTS}/file-"))
+    assert len(data) <= sent < 1.5 * len(data)  # failed pieces again, never the whole file
+    assert [b.name for b in bucket.list_blobs(prefix="big/")] == ["big/results.csv", "big/trials/t1/model.bin"]
+    assert mirror.pending() == []
