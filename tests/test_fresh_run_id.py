@@ -88,10 +88,11 @@ def test_a_fresh_run_moves_on_from_a_folder_another_fresh_run_holds(tmp_path):
     assert other.try_acquire() is None
     try:
         result = run_spec(_spec(), RunOptions(output=str(tmp_path), fresh=True, workers=1, lock="fail"), now=NOW)
+        assert sorted(p.name for p in (tmp_path / stamped).iterdir()) == [".lock"]  # nothing of the new run
     finally:
         other.release()
     assert result.exit_code == 0 and result.run_id == f"{stamped}-2"
-    assert sorted(p.name for p in (tmp_path / stamped).iterdir()) == [".lock"]
+    assert not (tmp_path / stamped).exists()  # its holder made it and left nothing else in it
 
 
 @pytest.mark.slow

@@ -227,3 +227,41 @@ def test_a_folder_that_cannot_be_locked_falls_back_to_the_lock_file(tmp_path, mo
     assert holder.try_acquire() is None
     assert other.try_acquire().startswith(f"pid {os.getpid()} on ")  # .lock alone still excludes
     holder.release()
+
+
+def test_a_folder_the_lock_made_and_nothing_used_goes_with_the_lock(tmp_path):
+    made, kept = FileLock(tmp_path / "spool" / "run"), FileLock(tmp_path / "used")
+    (tmp_path / "used").mkdir()
+    assert made.try_acquire() is None and kept.try_acquire() is None
+    made.release()  # a run refused before it started (a missing bucket): no empty folder left
+    kept.release()  # a folder that was there before stays
+    assert not (tmp_path / "spool" / "run").exists() and (tmp_path / "spool").is_dir()
+    assert sorted(p.name for p in (tmp_path / "used").iterdir()) == [".lock"]
+    again = FileLock(tmp_path / "spool" / "run")
+    assert again.try_acquire() is None
+    (tmp_path / "spool" / "run" / "results.csv").write_text("trial_id\n")  # the run wrote something
+    again.release()
+    assert sorted(p.name for p in (tmp_path / "spool" / "run").iterdir()) == [".lock", "results.csv"]
+
+
+def test_a_folder_removed_while_it_was_locked_is_locked_again_at_its_path(tmp_path, monkeypatch):
+    import shutil
+
+    lock = FileLock(tmp_path / "run")
+    real = lock._try_acquire
+    calls = []
+
+    def removed_meanwhile():
+        held = real()
+        if not calls:  # the first time: another process removes the folder just after the flock
+            calls.append(1)
+            shutil.rmtree(tmp_path / "run")
+        return held
+
+    monkeypatch.setattr(lock, "_try_acquire", removed_meanwhile)
+    assert lock.try_acquire() is None
+    (tmp_path / "run" / "x").write_text("")  # the folder at the path is the one locked
+    other = FileLock(tmp_path / "run")
+    assert other.try_acquire().startswith(f"pid {os.getpid()} on ")
+    lock.release()
+

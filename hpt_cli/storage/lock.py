@@ -95,16 +95,30 @@ class FileLock(RunLock):
     may look stale) lets no second run in; `.lock` says who holds it, and is flocked too, as hpt
     versions before the folder lock did, so that those and this one exclude each other. Where a
     folder cannot be locked (some FUSE mounts), `.lock` alone. flock is of one machine: on NFS two
-    machines do not see each other's locks (use gs://, whose lock is the bucket's)."""
+    machines do not see each other's locks (use gs://, whose lock is the bucket's). A folder the
+    lock made and nothing else used (a run refused before it started) is removed on release."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.where = str(folder)
         self._fds: tuple[int, int] | None = None
+        self._made = False  # this lock made the folder
 
     def try_acquire(self) -> str | None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # the folder removed while it was being locked: lock the one at its path
+            made = not self.folder.is_dir()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            holder = self._try_acquire()
+            if holder is not None or self._fds is None:
+                return holder
+            if _same_file(self.folder, self._fds[0]):
+                self._made = made
+                return None
+            self.release()
+        return "a run that keeps removing the folder"
+
+    def _try_acquire(self) -> str | None:
         taken: list[int] = []
         try:
             for path, flags in ((self.folder, os.O_RDONLY | os.O_DIRECTORY), (self.path, os.O_RDWR | os.O_CREAT)):
@@ -144,10 +158,27 @@ class FileLock(RunLock):
         return None
 
     def release(self) -> None:
-        if self._fds is not None:
-            for fd in self._fds:
-                os.close(fd)  # closing drops the flock
-            self._fds = None
+        if self._fds is None:
+            return
+        if self._made:  # still held, so no other run is in it: empty but for .lock, it goes
+            try:
+                if os.listdir(self.folder) == [LOCK_NAME]:
+                    self.path.unlink()
+                    self.folder.rmdir()
+            except OSError:
+                pass
+        for fd in self._fds:
+            os.close(fd)  # closing drops the flock
+        self._fds = None
+        self._made = False
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        there, held = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev)
 
 
 class GcsLock(RunLock):

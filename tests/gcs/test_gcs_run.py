@@ -202,6 +202,7 @@ def test_a_missing_bucket_is_one_line_and_exit_2(tmp_path, gcs_emulator, monkeyp
         assert result.exit_code == 2
         assert result.output == ("error: gs://no-such-bucket: the bucket does not exist; create it (gcloud "
                                  "storage buckets create gs://no-such-bucket) or fix the output location\n")
+    assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]  # no spool left with a .lock in it
 
 
 def test_no_credentials_says_how_to_log_in(tmp_path, monkeypatch):
