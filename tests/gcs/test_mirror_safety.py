@@ -155,3 +155,32 @@ def test_a_large_file_goes_up_in_pieces_and_a_failure_costs_one_piece(tmp_path, 
     assert len(data) <= sent < 1.5 * len(data)  # failed pieces again, never the whole file
     assert [b.name for b in bucket.list_blobs(prefix="big/")] == ["big/results.csv", "big/trials/t1/model.bin"]
     assert mirror.pending() == []
+
+
+def test_pieces_deleted_before_their_compose_are_sent_again(tmp_path, gcs_emulator, gcs_bucket, monkeypatch):
+    import os
+
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from hpt_cli.storage import mirror as mirror_module
+
+    monkeypatch.setattr(mirror_module, "MULTIPART_LIMIT", 64 * 1024)
+    location = GcsLocation(gcs_bucket, "gone")
+    spool = spool_with(tmp_path, b"a,ok\n")
+    Mirror.write_target(spool, location)
+    data = os.urandom(3 * 64 * 1024 + 5)
+    (spool / "model.bin").write_bytes(data)
+    mirror = Mirror(spool, location, client(gcs_emulator.url))
+    step = mirror._step
+
+    def step_then_lose_the_pieces(done, what):  # another process's clean_parts, just before the compose
+        step(done, what)
+        if what == "p3":
+            mirror.clean_parts()
+
+    monkeypatch.setattr(mirror, "_step", step_then_lose_the_pieces)
+    with pytest.raises(GoogleAPICallError):  # GCS: 404; the emulator: 500
+        mirror.push_file("model.bin")
+    monkeypatch.setattr(mirror, "_step", step)
+    mirror.push_file("model.bin")  # all pieces again, not a compose of pieces that are gone
+    assert client(gcs_emulator.url).bucket(gcs_bucket).blob("gone/model.bin").download_as_bytes() == data
