@@ -64,8 +64,19 @@ def holder_is_gone(info: dict) -> bool:
     mine = _process_identity(os.getpid())
     if not mine or (info.get("boot_id"), info.get("pid_ns")) != (mine["boot_id"], mine["pid_ns"]):
         return False
-    now = _process_identity(pid)
-    return not now or now["pid_start"] != start  # no such process, or a new one with its pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # no such process
+    except PermissionError:
+        pass  # a process of another user: it runs
+    except OSError:
+        return False
+    try:  # a process with its pid: the holder, or a later one (/proc may hide another user's: unsure)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19] != start
+    except (OSError, IndexError):
+        return False
 
 
 def _describe(info: dict | None, stale_after: float | None = None) -> str:

@@ -93,6 +93,22 @@ def test_a_holder_elsewhere_is_never_presumed_gone():
     assert not holder_is_gone({**me, "pid_ns": "pid:[1]", "pid": 999_999_999})  # another container
     assert not holder_is_gone({"host": me["host"], "pid": 999_999_999})  # an older hpt's lock: unsure
     assert holder_is_gone({**me, "pid": 999_999_999})  # this machine, no such process
+    assert holder_is_gone({**me, "pid_start": "1"})  # a later process that got the holder's pid
+
+
+def test_a_live_holder_of_another_user_is_not_presumed_gone(monkeypatch):
+    import os
+
+    from hpt_cli.storage import lock as lock_module
+
+    me = holder_info()
+
+    def kill(pid, sig):  # another user's process: it exists, and its /proc entries are not ours to read
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(lock_module.os, "kill", kill)
+    assert not holder_is_gone({**me, "pid": 999_999_998})  # /proc hides it (hidepid=2): unsure, so not gone
+    monkeypatch.setattr(lock_module.os, "kill", os.kill)
 
 
 @pytest.mark.slow
