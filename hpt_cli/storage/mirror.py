@@ -95,7 +95,8 @@ class Mirror:
         self.bytes_sent = 0  # results.csv bytes sent (parts and first upload), for the benchmark
         self.progress = 0  # writes that went through; backoff restarts while this grows
         self.cancelled = False  # cancel(): no new request is started (the run is quitting)
-        self._pieces: dict[str, tuple[tuple[int, int], str, set[int]]] = {}  # a large file's pieces so far
+        self._pieces: dict[str, tuple[tuple[int, int], str, set[str]]] = {}  # a large file's pieces so far
+        self._leftover: set[str] = set()  # parts whose delete failed, for clean_parts
 
     def cancel(self) -> None:
         """Start no new request (a request in flight still ends, and still counts)."""
@@ -252,13 +253,29 @@ class Mirror:
         try:
             part.delete(timeout=self.timeout, retry=None)
         except Exception:  # noqa: BLE001 - a leftover part is harmless; `clean_parts` removes it
-            pass
+            self._leftover.add(part.name)
+        else:
+            self._leftover.discard(part.name)
 
-    def clean_parts(self) -> None:
-        """Delete parts that failed deletes left under `.parts/` (best effort; one listing)."""
-        self._check()
+    def clean_parts(self, older_than: float | None = None) -> None:
+        """Delete the parts this mirror could not delete (best effort, until cancelled); with
+        `older_than` (seconds), also every part under `.parts/` created that long ago, which a
+        process that ended left (one listing). Never a part of a newer upload: another process
+        (a run and an `hpt sync` of its spool) may be composing it."""
+        for name in sorted(self._leftover):
+            if self.cancelled:
+                return
+            self._delete_part(self.bucket.blob(name))
+        if older_than is None:
+            return
+        from datetime import UTC, datetime, timedelta
+
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         for blob in self.bucket.list_blobs(prefix=self.target.key(PARTS + "/"), timeout=self.timeout, retry=None):
-            self._delete_part(blob)
+            if self.cancelled:
+                return
+            if blob.time_created is not None and blob.time_created <= cutoff:
+                self._delete_part(blob)
 
     def _took_effect(self, expected_size: int) -> bool:
         """After an error: did the write land anyway (its response lost)?"""
@@ -297,19 +314,27 @@ class Mirror:
         stat = path.stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
         blob = self.bucket.blob(self.target.key(name))
+        content_type = "application/json" if name.endswith(".json") else None
+        made = []
         if stat.st_size > MULTIPART_LIMIT:
-            self._push_pieces(name, path, stamp, blob)
+            blob.content_type = content_type
+            made = self._push_pieces(name, path, stamp, blob)
         else:
-            content_type = "application/json" if name.endswith(".json") else None
             blob.upload_from_filename(str(path), content_type=content_type, timeout=self.timeout, retry=None)
-        self._mark_uploaded(name, stamp)
+        self._mark_uploaded(name, stamp)  # up: what follows is tidying
         self.progress += 1
+        for part in made:
+            if self.cancelled:
+                self._leftover.update(p.name for p in made)
+                break
+            self._delete_part(part)
 
-    def _push_pieces(self, name: str, path: Path, stamp: tuple[int, int], blob) -> None:
+    def _push_pieces(self, name: str, path: Path, stamp: tuple[int, int], blob) -> list:
         """A large file: pieces of MULTIPART_LIMIT bytes, each an object of its own, then composed
         into the file (32 at a time, then the composites). A failed request costs that request
         only: what is already up (pieces, composites) is kept for the next try while the file is
-        unchanged, each step counts as progress, and nothing is sent twice."""
+        unchanged, each step counts as progress, and nothing is sent twice. Returns the pieces and
+        composites, for the caller to delete once the file is marked uploaded."""
         known = self._pieces.get(name)
         if known is None or known[0] != stamp:
             known = self._pieces[name] = (stamp, os.urandom(4).hex(), set())
@@ -343,8 +368,7 @@ class Mirror:
             self._forget_missing_pieces(token, done)
             raise
         del self._pieces[name]
-        for part in made:
-            self._delete_part(part)
+        return made
 
     def _forget_missing_pieces(self, token: str, done: set[str]) -> None:
         """After a failed compose: the pieces and composites no longer in the bucket are sent (made)
@@ -488,9 +512,10 @@ class Uploader:
             self.mirror.timeout = (min(CALL_TIMEOUT[0], max(0.5, left)), min(CALL_TIMEOUT[1], max(0.5, left)))
             try:
                 if self.mirror.push_all():
+                    self._synced = True  # whatever happens to the tidying below (a stop request)
                     try:
-                        self.mirror.clean_parts()  # what failed deletes left (a listing; harmless to leave)
-                    except Exception:  # noqa: BLE001 - the next run's or sync's end tries again
+                        self.mirror.clean_parts()  # the parts this run's failed deletes left
+                    except Exception:  # noqa: BLE001 - harmless to leave: hpt sync removes old ones
                         pass
                     return True
                 failed = False  # the spool grew meanwhile: go on
@@ -547,6 +572,8 @@ class Uploader:
                 watched_at, seen = now, self.mirror.progress  # requests still get through: let it go on
             elif now - watched_at >= self.STOP_WAIT:
                 self.mirror.cancel()  # the thread stops before its next request
+                if self._synced:  # everything is up; only the tidying of parts was cut short
+                    return True
                 self.stopped = True
                 return False
         if stop.is_set() and not self._synced:

@@ -110,6 +110,9 @@ class GcsRunStore(RunStore):
         raise UploadPending(f"{self.location} unreachable after retries ({why}); {kept}")
 
 
+PARTS_STALE_S = 3600.0  # `hpt sync` deletes parts older than this: no upload still composes them
+
+
 def sync_spool(spool: Path, timeout: float, client=None, verify: bool = False) -> tuple[GcsLocation, int, list[str]]:
     """Upload a spool left by a run that exited 4. Returns the location, results.csv's size and,
     with `verify`, the files uploaded before that the bucket no longer held as the spool has them
@@ -132,10 +135,12 @@ def sync_spool(spool: Path, timeout: float, client=None, verify: bool = False) -
     if synced:
         from hpt_cli.storage.lock import release_if_holder_gone
 
-        try:
-            release_if_holder_gone(location, client)  # the lock a killed (or exit-4) run of this machine left
-        except Exception:  # noqa: BLE001 - harmless to leave: the next sync, or its staleness, ends it
-            pass
+        for tidy in (lambda: mirror.clean_parts(older_than=PARTS_STALE_S),  # left by processes that ended
+                     lambda: release_if_holder_gone(location, client)):  # the lock a run of this machine left
+            try:
+                tidy()
+            except Exception:  # noqa: BLE001 - harmless to leave: the next sync, or staleness, ends it
+                pass
         return location, whole_lines(spool / "results.csv"), restored
     if uploader.fatal:  # retrying cannot help: the bucket's rows are not this spool's
         raise HptError(_diverged(mirror, location, spool, uploader.fatal))

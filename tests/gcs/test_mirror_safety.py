@@ -63,7 +63,9 @@ def test_every_append_leaves_no_part_behind(tmp_path, gcs_emulator, gcs_bucket):
         assert mirror.push_results()
     bucket = client(gcs_emulator.url).bucket(gcs_bucket)
     bucket.blob(f"parts/{PARTS}/results-000000000016-5-deadbeef.csv").upload_from_string(b"x,ok\n")  # left over
-    mirror.clean_parts()
+    mirror.clean_parts()  # this mirror's own leftovers only: another process may be composing that one
+    assert len(list(bucket.list_blobs(prefix=f"parts/{PARTS}/"))) == 1
+    mirror.clean_parts(older_than=0)  # hpt sync's: parts old enough that no upload composes them
     assert [b.name for b in bucket.list_blobs(prefix="parts/")] == ["parts/results.csv"]
 
 
@@ -176,7 +178,7 @@ def test_pieces_deleted_before_their_compose_are_sent_again(tmp_path, gcs_emulat
     def step_then_lose_the_pieces(done, what):  # another process's clean_parts, just before the compose
         step(done, what)
         if what == "p3":
-            mirror.clean_parts()
+            mirror.clean_parts(older_than=0)  # as an hpt sync of the spool, at the same time
 
     monkeypatch.setattr(mirror, "_step", step_then_lose_the_pieces)
     with pytest.raises(GoogleAPICallError):  # GCS: 404; the emulator: 500
@@ -184,3 +186,17 @@ def test_pieces_deleted_before_their_compose_are_sent_again(tmp_path, gcs_emulat
     monkeypatch.setattr(mirror, "_step", step)
     mirror.push_file("model.bin")  # all pieces again, not a compose of pieces that are gone
     assert client(gcs_emulator.url).bucket(gcs_bucket).blob("gone/model.bin").download_as_bytes() == data
+
+
+def test_a_stop_during_the_tidying_after_a_full_upload_is_still_a_full_upload():
+    class SlowTidy(BacklogMirror):
+        def clean_parts(self, older_than=None):
+            tidy.wait(10)  # deletes that hang: no progress
+
+    tidy = threading.Event()
+    mirror = SlowTidy(files=0)
+    mirror.cancel = lambda: tidy.set()
+    stop = threading.Event()
+    stop.set()  # SIGTERM came first
+    uploader = Uploader(mirror, interval=3600)
+    assert uploader.close(60, stop=stop) is True and not uploader.stopped
