@@ -91,7 +91,7 @@ def test_built_in_parameter_values_are_checked_with_their_readers(tmp_path):
     assert lines == [
         " parameters.ridge.alpha: ridge: alpha >= 0 must hold, got alpha='1.0'",
         " parameters.ridge.lags[1]: ridge: lags: expected a count or a list of positive integers, got '14'",
-        " parameters.mlp.lr: mlp: lr > 0 must hold, got lr=-0.04 (a uniform draws such values)",
+        " parameters.mlp.lr.low: mlp: lr > 0 must hold, got lr=-0.1",
         " parameters.mlp.batch_size: mlp: batch_size >= 1 must hold (an integer), got batch_size=30.4 "
         "(a uniform draws such values; \"int\" draws integers)",
         " parameters.mlp.hidden[1]: mlp: hidden: expected a list of layer widths such as [64, 32], got [0]",
@@ -114,6 +114,11 @@ def test_bounds_a_distribution_never_draws_are_not_checked(tmp_path):
     assert refused.exit_code == 2
     assert "parameters.batch_size.low: mlp: batch_size >= 1 must hold (an integer), got batch_size=-1 (a multiple " \
            "of q=1 it draws)" in refused.output, refused.output
+    crossing = validate(write_spec(tmp_path, architecture="mlp", parameters={
+        "decay": {"distribution": "uniform", "low": 0.5, "high": 1.5}}))  # half its draws are past 1
+    assert crossing.exit_code == 2
+    assert crossing.output.endswith("parameters.decay.high: mlp: 0 < decay <= 1 must hold, got decay=1.5\n"), \
+        crossing.output
 
 
 def test_epochs_is_not_checked_where_trial_epochs_overrides_it(tmp_path):

@@ -60,6 +60,7 @@ READERS = {
     "lstm-attention": "hpt_cli.architectures.lstm:read_attention_params",
 }
 _PROBE = 0.3  # where inside a continuous interval a value is drawn to check (not a whole number, mostly)
+_EDGE = 1e-9  # how far inside its bounds a continuous interval is checked (its draws come that close)
 
 
 def value_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Problem]:
@@ -91,7 +92,9 @@ def value_problems(spec: Spec, resolved: Mapping[str, Architecture]) -> list[Pro
     for arch, params in blocks:
         base = jsonpos.join("parameters", arch) if spec.per_architecture is not None else "parameters"
         for name, domain in params:
-            for path, value, drawn in _candidates(jsonpos.join(base, name), domain):
+            for path, value, drawn, *near in _candidates(jsonpos.join(base, name), domain):
+                if near and (arch not in readers or not _refuses(readers[arch], name, near[0])):
+                    continue  # a bound a continuous draw never hits: refused only where values next to it are
                 if refused(path, arch, name, value, drawn) and isinstance(domain, Distribution) \
                         and not isinstance(domain, Choice):  # one problem per distribution
                     break
@@ -137,8 +140,9 @@ def _reader(arch: str) -> Callable[[dict], object]:
     return getattr(importlib.import_module(module), attr)
 
 
-def _candidates(path: str, domain) -> list[tuple[str, object, str]]:
-    """(JSON path, value, what to add to the message) of the values of `domain` worth checking."""
+def _candidates(path: str, domain) -> list[tuple]:
+    """(JSON path, value, what to add to the message[, a value drawn next to it, which must be
+    refused too]) of the values of `domain` worth checking."""
     import math
 
     from hpt_cli.spec.domains import Grid, Int, Normal, Quantized, Uniform
@@ -160,12 +164,17 @@ def _candidates(path: str, domain) -> list[tuple[str, object, str]]:
         what = f" (a multiple of q={domain.q:g} it draws)"
         return [(jsonpos.join(path, "low"), value(first), "" if value(first) == domain.low else what),
                 (jsonpos.join(path, "high"), value(last), "" if value(last) == domain.high else what)]
-    if isinstance(domain, Uniform):  # a continuous draw never hits a bound: a value inside is checked
+    if isinstance(domain, Uniform):  # a bound, where the values drawn next to it are refused; one inside
         lo, hi = (math.log(domain.low), math.log(domain.high)) if domain.log else (domain.low, domain.high)
-        inside = lo + (hi - lo) * _PROBE
-        inside = math.exp(inside) if domain.log else inside
+
+        def at(fraction: float) -> float:
+            x = lo + (hi - lo) * fraction
+            return math.exp(x) if domain.log else x
+
         name = "loguniform" if domain.log else "uniform"
-        return [(path, float(f"{inside:.4g}"), f" (a {name} draws such values)")]
+        return [(jsonpos.join(path, "low"), domain.low, "", at(_EDGE)),
+                (jsonpos.join(path, "high"), domain.high, "", at(1 - _EDGE)),
+                (path, float(f"{at(_PROBE):.4g}"), f" (a {name} draws such values)")]
     if isinstance(domain, Normal):
         inside = domain.mu + domain.sigma * _PROBE
         name = "lognormal" if domain.log else "normal"
