@@ -265,3 +265,21 @@ def test_a_folder_removed_while_it_was_locked_is_locked_again_at_its_path(tmp_pa
     assert other.try_acquire().startswith(f"pid {os.getpid()} on ")
     lock.release()
 
+
+def test_a_folder_removed_before_it_could_be_opened_is_made_again(tmp_path, monkeypatch):
+    import shutil
+
+    lock = FileLock(tmp_path / "run")
+    real = lock._try_acquire
+    calls = []
+
+    def removed_first():
+        if not calls:  # another run's release removed the folder just after this one's mkdir
+            calls.append(1)
+            shutil.rmtree(tmp_path / "run")
+        return real()
+
+    monkeypatch.setattr(lock, "_try_acquire", removed_first)
+    assert lock.try_acquire() is None and (tmp_path / "run" / ".lock").is_file()
+    lock.release()
+

@@ -120,7 +120,10 @@ class FileLock(RunLock):
         for _ in range(5):  # the folder removed while it was being locked: lock the one at its path
             made = not self.folder.is_dir()
             self.folder.mkdir(parents=True, exist_ok=True)
-            holder = self._try_acquire()
+            try:
+                holder = self._try_acquire()
+            except FileNotFoundError:  # removed between the mkdir and the open (a refused run's release)
+                continue
             if holder is not None or self._fds is None:
                 return holder
             if _same_file(self.folder, self._fds[0]):
