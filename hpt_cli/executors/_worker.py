@@ -287,14 +287,18 @@ def _ignore(signum: int, frame: Any) -> None:
     pass
 
 
+_FORKING = threading.local()  # the forking thread's signal mask from before the fork
+
+
 def _hold_signals() -> None:
     """Before a fork: the stop signals wait (blocked), so none reaches the child before it has its
     own handlers (one sent at once, `Process.start(); terminate()`, would meet `_ignore`)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    _FORKING.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
 
 
 def _release_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    """After a fork: the forking thread's mask as it was (a signal it blocked itself stays so)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, getattr(_FORKING, "mask", ()))
 
 
 def _defaults_in_child() -> None:

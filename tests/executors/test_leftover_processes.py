@@ -151,3 +151,20 @@ def test_the_children_files_are_read_for_every_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(reaper, "_TASKS", str(tmp_path))
     monkeypatch.setattr(reaper, "_children_files", True)
     assert reaper._children() == {101, 102, 105}
+
+
+def test_the_fork_hooks_leave_a_thread_s_own_signal_mask_as_it_was():
+    out = run_alone("""
+        import os, signal
+        from hpt_cli.executors import _worker
+        os.register_at_fork(before=_worker._hold_signals, after_in_parent=_worker._release_signals,
+                             after_in_child=_worker._defaults_in_child)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # blocked by the job itself
+        pid = os.fork()
+        if pid == 0:
+            print("child", sorted(signal.pthread_sigmask(signal.SIG_BLOCK, set())), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent", sorted(signal.pthread_sigmask(signal.SIG_BLOCK, set())), flush=True)
+    """)
+    assert out.splitlines() == ["child [<Signals.SIGTERM: 15>]", "parent [<Signals.SIGTERM: 15>]"]
