@@ -57,8 +57,8 @@ def test_a_trial_that_keeps_ending_by_sigterm_fails_after_three_starts_again(tmp
     result, rows, log = _run(tmp_path, times=99)
     assert result.exit_code == 1
     assert rows[["status", "attempts"]].values.tolist() == [["failed", 1]]
-    assert rows.loc[0, "error"] == ("RuntimeError: command exited with signal SIGTERM (ended by SIGTERM 4 times; "
-                                    "see log.txt)")
+    assert rows.loc[0, "error"] == ("RuntimeError: command exited with signal SIGTERM (ended by a stop signal from "
+                                    "outside hpt 4 times; see log.txt)")
     assert [line for line in log.splitlines() if line.startswith("start")] == ["start 1", "start 2", "start 3",
                                                                                "start 4"]
 

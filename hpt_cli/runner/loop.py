@@ -426,11 +426,12 @@ class Runner:
         slot, met = self._slot_of.pop(result.key, None), self._met.pop(result.key, set())
         alone = self._alone.pop(result.key, None) is not None  # the GPU out-of-memory retry, alone on a GPU
         signal_name = _outside_stop(result)
+        if signal_name and not (self.stop.is_set() or self.capped):  # every such ending, counted
+            self._outside_stops[trial.id] = self._outside_stops.get(trial.id, 0) + 1
         if signal_name and (self.stop.is_set() or self.capped):
             self._log_note(trial.id, f"ended by {signal_name} from outside hpt while the run stopped: no row; "
                                      "a rerun runs it again")
-        elif signal_name and self._outside_stops.get(trial.id, 0) < MAX_OUTSIDE_STOPS:
-            self._outside_stops[trial.id] = self._outside_stops.get(trial.id, 0) + 1
+        elif signal_name and self._outside_stops[trial.id] <= MAX_OUTSIDE_STOPS:
             self._log_note(trial.id, f"ended by {signal_name} from outside hpt (a stop of the whole process "
                                      "tree?): started again, not counted as an attempt")
             trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)
@@ -452,8 +453,8 @@ class Runner:
         if status == "failed" and is_disk_full(result.error):  # not the trial's outcome: no row, exit 4
             raise disk_full_error(trial.id, str(self._folder(trial.id)), _one_line(result.error))
         error = result.error
-        if signal_name and self._outside_stops.get(trial.id):
-            error = f"{error} (ended by {signal_name} {self._outside_stops[trial.id] + 1} times; see log.txt)"
+        if signal_name and self._outside_stops.get(trial.id, 0) > 1:
+            error = f"{error} (ended by a stop signal from outside hpt {self._outside_stops[trial.id]} times; see log.txt)"
         metrics = dict(result.value or {}) if status == "ok" else {}
         stopped_at = metrics.pop(STOPPED_KEY, None)
         if stopped_at is not None:  # the scheduler stopped it early (hpt_cli.search.schedulers)
