@@ -105,8 +105,8 @@ class FileLock(RunLock):
     """An flock(2) on the run folder itself, so that deleting `.lock` (which stays after a run and
     may look stale) lets no second run in; `.lock` says who holds it, and is flocked too, as hpt
     versions before the folder lock did, so that those and this one exclude each other. Where a
-    folder cannot be locked (some FUSE mounts), `.lock` alone. flock is of one machine: on NFS two
-    machines do not see each other's locks (use gs://, whose lock is the bucket's). A folder the
+    folder cannot be locked (NFS, whose flock is a byte-range lock that needs a file open for
+    writing; some FUSE mounts), `.lock` alone. A folder the
     lock made and nothing else used (a run refused before it started) is removed on release."""
 
     def __init__(self, folder: Path):
