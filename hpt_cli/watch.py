@@ -21,6 +21,7 @@ from hpt_cli.sanitize import plain
 from hpt_cli.storage.gcs import START_TIMEOUT, GcsLocation, check_bucket, describe, is_gcs, make_client, transient
 from hpt_cli.storage.lock import LOCK_NAME
 from hpt_cli.storage.results import stale_summary
+from hpt_cli.words import first_of
 
 RUN_FILES = ("spec.json", "results.csv", LOCK_NAME)  # any of them: a run folder (`.lock` comes first)
 
@@ -242,8 +243,7 @@ def watch(uri: str, say: Callable[[str], None], interval: float = 2.0, timeout: 
     if not found:
         inside = source.run_folders()
         if inside:
-            shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
-            raise HptError(f"{uri} holds run folders: {shown}; give one")
+            raise HptError(f"{uri} holds run folders: {first_of(inside)}; give one")
         raise HptError(f"{uri}: no such run folder; give the folder `hpt run` printed (<output>/<run-id>)")
     watcher = Watcher(source)
     started = clock()

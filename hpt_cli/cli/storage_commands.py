@@ -39,7 +39,9 @@ def sync(spool: str, timeout: float, verify: bool) -> None:
 
     location, size, restored = sync_spool(spool, timeout, verify=verify)
     if verify:
-        shown = ", ".join(restored[:3]) + (f" and {len(restored) - 3} more" if len(restored) > 3 else "")
+        from hpt_cli.words import first_of
+
+        shown = first_of(restored)
         click.echo(f"verified: the bucket lacked {len(restored)} of the files uploaded before"
                    + (f" ({shown}); uploaded again" if restored else ""))
     trust = "" if verify else " went up (by the spool's record of its uploads: --verify checks the bucket itself)"

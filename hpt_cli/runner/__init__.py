@@ -191,7 +191,7 @@ def run_spec(
         try:
             store = open_store(output, rid, spool=options.spool, interval=options.upload_interval,
                                upload_timeout=options.upload_timeout, stop=stop,
-                               offline=getattr(lock, "offline", ""))
+                               offline=lock.offline)
         except OSError as exc:
             raise _unwritable(output, rid, options.spool, exc) from None
         runner = Runner(spec, rid, searcher, executor, store, metric_columns(spec), workers,

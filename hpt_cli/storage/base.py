@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,12 @@ class RunStore(ABC):
     def close(self) -> None:
         """Flush and release; the run folder is complete after this (StorageError if it cannot
         be: the results are then kept locally, and the error says where)."""
+
+
+def same_file(path: str | Path, held: os.stat_result) -> bool:
+    """Whether `path` is (still) the file or folder `held` is the stat of; False when it is gone."""
+    try:
+        there = os.stat(path)
+    except OSError:
+        return False
+    return (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev)

@@ -155,8 +155,13 @@ def check_bucket(client, location: GcsLocation) -> str | None:
         client.bucket(location.bucket).reload(timeout=START_TIMEOUT, retry=None)
     except Exception as exc:  # noqa: BLE001 - classified: the user's error, or offline
         raise_unless_transient(exc, location)
-        return f"{location} does not answer now ({describe(exc)}); results go to the spool first"
+        return offline_warning(location, describe(exc))
     return None
+
+
+def offline_warning(location: GcsLocation, why: str) -> str:
+    """The warning of a run that starts with its bucket not answering."""
+    return f"{location} does not answer now ({why}); results go to the spool first"
 
 
 def raise_unless_transient(exc: BaseException, location: GcsLocation) -> None:

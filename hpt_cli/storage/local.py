@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.errors import RESUMES, write_fix
-from hpt_cli.storage.base import RunStore
+from hpt_cli.storage.base import RunStore, same_file
 from hpt_cli.storage.gcs import StorageError
 from hpt_cli.storage.results import csv_line, read_rows
 
@@ -63,11 +63,12 @@ class LocalRunStore(RunStore):
                 if os.fstat(self._fd).st_size > 0:
                     self._mend_torn_tail()
             mine = os.fstat(self._fd)
-            if mine.st_size == 0:
-                self._append(csv_line(header).encode("utf-8"))
+            size = mine.st_size
+            if size == 0:
+                size = self._append(csv_line(header).encode("utf-8"), size)
             if lines:
                 self._check_in_place(mine)
-                self._append("".join(lines).encode("utf-8"))
+                self._append("".join(lines).encode("utf-8"), size)
         except OSError as exc:
             raise write_error(self.results_path, exc) from None
 
@@ -75,18 +76,14 @@ class LocalRunStore(RunStore):
         """Rows go to the file open since the start; stop (exit 4) where that is no longer the
         file at results.csv's path (the run folder moved or deleted while the run went on), rather
         than write rows nobody will find and end with exit 0."""
-        try:
-            there = os.stat(self.results_path)
-        except FileNotFoundError:
-            there = None
-        if there is None or (there.st_ino, there.st_dev) != (mine.st_ino, mine.st_dev):
+        if not same_file(self.results_path, mine):
             raise StorageError(f"{self.results_path} was moved or deleted while the run wrote it; a run folder "
                                f"must stay in place while hpt runs; run the same command again to go on from "
                                f"what {self.root} holds now")
 
-    def _append(self, data: bytes) -> None:
-        """Append `data` whole, or not at all: a write that fails part-way is cut back off."""
-        before = os.fstat(self._fd).st_size
+    def _append(self, data: bytes, before: int) -> int:
+        """Append `data` whole, or not at all: a write that fails part-way is cut back off to
+        `before` (the file's size now). Returns the size after it."""
         written = 0
         try:
             while written < len(data):  # a short write is rare; keep going until the rows are whole
@@ -100,6 +97,7 @@ class LocalRunStore(RunStore):
             except OSError:  # then the torn row is cut when the file is next opened
                 pass
             raise
+        return before + written
 
     def _mend_torn_tail(self) -> None:
         """After a crash in the middle of a write the file may end inside a row: cut that torn

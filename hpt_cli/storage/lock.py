@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hpt_cli.errors import ExitCode, HptError
+from hpt_cli.storage.base import same_file
 from hpt_cli.storage.gcs import CALL_TIMEOUT, START_TIMEOUT, GcsLocation
 
 LOCK_NAME = ".lock"
@@ -48,11 +49,19 @@ def _process_identity(pid: int) -> dict:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
         namespace = os.readlink(f"/proc/{pid}/ns/pid")
-        with open(f"/proc/{pid}/stat") as f:
-            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22, starttime
-    except (OSError, IndexError):
+    except OSError:
         return {}
-    return {"boot_id": boot, "pid_ns": namespace, "pid_start": start}
+    start = _start_time(pid)
+    return {} if start is None else {"boot_id": boot, "pid_ns": namespace, "pid_start": start}
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/<pid>/stat); None where /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def holder_is_gone(info: dict) -> bool:
@@ -72,11 +81,8 @@ def holder_is_gone(info: dict) -> bool:
         pass  # a process of another user: it runs
     except OSError:
         return False
-    try:  # a process with its pid: the holder, or a later one (/proc may hide another user's: unsure)
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19] != start
-    except (OSError, IndexError):
-        return False
+    now = _start_time(pid)  # a process with its pid: the holder, or a later one (/proc may hide it: unsure)
+    return now is not None and now != start
 
 
 def _describe(info: dict | None, stale_after: float | None = None) -> str:
@@ -92,6 +98,7 @@ def _describe(info: dict | None, stale_after: float | None = None) -> str:
 
 class RunLock(ABC):
     where: str
+    offline: str = ""  # why the bucket did not answer when the lock was taken ("" when it did, or no bucket)
 
     @abstractmethod
     def try_acquire(self) -> str | None:
@@ -126,7 +133,7 @@ class FileLock(RunLock):
                 continue
             if holder is not None or self._fds is None:
                 return holder
-            if _same_file(self.folder, self._fds[0]):
+            if same_file(self.folder, os.fstat(self._fds[0])):
                 self._made = made
                 return None
             self.release()
@@ -187,14 +194,6 @@ class FileLock(RunLock):
         self._made = False
 
 
-def _same_file(path: Path, fd: int) -> bool:
-    try:
-        there, held = os.stat(path), os.fstat(fd)
-    except OSError:
-        return False
-    return (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev)
-
-
 class GcsLock(RunLock):
     def __init__(self, location: GcsLocation, client, heartbeat: float = 30.0, stale_after: float = 300.0):
         self.location = location
@@ -228,18 +227,12 @@ class GcsLock(RunLock):
             self.offline = describe(exc)  # the spool's file lock still holds on this machine
             return None
 
-    offline: str = ""  # why the bucket did not answer when the lock was taken ("" when it did)
-
     def _try_acquire(self) -> str | None:
         generation = self._create(0, START_TIMEOUT)
         if generation is None:
-            blob = self.bucket.get_blob(self.blob_name, timeout=START_TIMEOUT, retry=None)
+            blob, info = _read_lock(self.bucket, self.blob_name)
             if blob is None:
                 return self._try_acquire()  # released meanwhile
-            try:
-                info = json.loads(blob.download_as_bytes(timeout=START_TIMEOUT, retry=None))
-            except ValueError:
-                info = {}
             fresh = time.time() - float(info.get("heartbeat", 0)) < self.stale_after
             if fresh and not holder_is_gone(info):
                 return _describe(info, self.stale_after)
@@ -277,18 +270,22 @@ def release_if_holder_gone(location: GcsLocation, client) -> bool:
     """Delete the run's lock object at `location` when its holder was a process of this machine
     that is gone (`holder_is_gone`): `hpt sync` after a run that exited 4 with the bucket down,
     so that a rerun on another machine need not wait `stale_after` for it. Whether it did."""
-    bucket = client.bucket(location.bucket)
-    blob = bucket.get_blob(location.key(LOCK_NAME), timeout=START_TIMEOUT, retry=None)
-    if blob is None:
-        return False
-    try:
-        info = json.loads(blob.download_as_bytes(timeout=START_TIMEOUT, retry=None))
-    except ValueError:
-        return False
-    if not isinstance(info, dict) or not holder_is_gone(info):
+    blob, info = _read_lock(client.bucket(location.bucket), location.key(LOCK_NAME))
+    if blob is None or not isinstance(info, dict) or not holder_is_gone(info):
         return False
     blob.delete(if_generation_match=blob.generation, timeout=RELEASE_TIMEOUT, retry=None)
     return True
+
+
+def _read_lock(bucket, name: str):
+    """The lock object and what it says (JSON; {} where it is not), or (None, {}) when absent."""
+    blob = bucket.get_blob(name, timeout=START_TIMEOUT, retry=None)
+    if blob is None:
+        return None, {}
+    try:
+        return blob, json.loads(blob.download_as_bytes(timeout=START_TIMEOUT, retry=None))
+    except ValueError:
+        return blob, {}
 
 
 class Locks(RunLock):
@@ -313,13 +310,12 @@ class Locks(RunLock):
         return None
 
     def release(self) -> None:
-        for lock in reversed(self.locks):
-            lock.release()
+        _release_all(list(self.locks))
 
     @property
     def offline(self) -> str:
         """Why the bucket did not answer when its lock was taken ("" when it did)."""
-        return next((lock.offline for lock in self.locks if getattr(lock, "offline", "")), "")
+        return next((lock.offline for lock in self.locks if lock.offline), "")
 
 
 def _release_all(locks: list[RunLock]) -> None:

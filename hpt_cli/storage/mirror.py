@@ -344,11 +344,11 @@ class Mirror:
         made = list(sources)  # every object of this file's pieces and composites, deleted at the end
         with open(path, "rb") as fh:
             for i, piece in enumerate(sources):
-                if f"p{i}" not in done:
+                if piece.name not in done:
                     self._check()
                     fh.seek(i * MULTIPART_LIMIT)
                     piece.upload_from_string(fh.read(MULTIPART_LIMIT), timeout=self.timeout, retry=None)
-                    self._step(done, f"p{i}")
+                    self._step(done, piece.name)
         level = 0
         try:
             while len(sources) > COMPOSE_MAX:  # composites of 32, then of those, until one compose is left
@@ -357,15 +357,15 @@ class Mirror:
                 sources = [self.bucket.blob(self.target.key(f"{PARTS}/file-{token}-L{level}-{k:05d}"))
                            for k in range(len(groups))]
                 made += sources
-                for k, (composite, group) in enumerate(zip(sources, groups)):
-                    if f"c{level}-{k}" not in done:
+                for composite, group in zip(sources, groups):
+                    if composite.name not in done:
                         self._check()
                         composite.compose(group, timeout=self.timeout, retry=None)
-                        self._step(done, f"c{level}-{k}")
+                        self._step(done, composite.name)
             self._check()
             blob.compose(sources, timeout=self.timeout, retry=None)
         except Exception:  # a piece may be gone (deleted by hand, or by another process's clean_parts)
-            self._forget_missing_pieces(token, done)
+            self._forget_missing_pieces(token, done)  # `done` holds their object names
             raise
         del self._pieces[name]
         return made
@@ -374,15 +374,11 @@ class Mirror:
         """After a failed compose: the pieces and composites no longer in the bucket are sent (made)
         again on the next try, rather than composed from nothing forever. One listing."""
         try:
-            present = {blob.name.rsplit("/", 1)[-1] for blob in self.bucket.list_blobs(
+            present = {blob.name for blob in self.bucket.list_blobs(
                 prefix=self.target.key(f"{PARTS}/file-{token}-"), timeout=self.timeout, retry=None)}
         except Exception:  # noqa: BLE001 - unknown now: the next failed compose asks again
             return
-        for key in list(done):
-            level, _, k = key[1:].partition("-")
-            obj = f"file-{token}-{int(level):05d}" if key[0] == "p" else f"file-{token}-L{level}-{int(k):05d}"
-            if obj not in present:
-                done.discard(key)
+        done &= present
 
     def _step(self, done: set[str], what: str) -> None:
         done.add(what)

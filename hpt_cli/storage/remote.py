@@ -25,11 +25,13 @@ from hpt_cli.storage.gcs import (
     check_bucket,
     describe,
     make_client,
+    offline_warning,
     raise_unless_transient,
     transient,
 )
 from hpt_cli.storage.local import LocalRunStore
 from hpt_cli.storage.mirror import RESULTS, SUMMARY, Backoff, Mirror, Uploader, whole_lines
+from hpt_cli.storage.results import read_rows
 
 
 def spool_root() -> Path:
@@ -54,7 +56,7 @@ class GcsRunStore(RunStore):
         self.stop = stop  # the run's stop request: ends the final upload's retries
         client = client or make_client()
         if offline:  # the lock just found the bucket silent: not another wait for the same answer
-            self.warning = f"{location} does not answer now ({offline}); results go to the spool first"
+            self.warning = offline_warning(location, offline)
         else:
             self.warning = check_bucket(client, location)
         self.local = LocalRunStore(self.spool)
@@ -65,7 +67,7 @@ class GcsRunStore(RunStore):
                 self.mirror.pull_results()  # resume from the bucket's rows
             except Exception as exc:  # noqa: BLE001 - offline now: the spool's rows stand
                 raise_unless_transient(exc, location)
-                self.warning = f"{location} does not answer now ({describe(exc)}); results go to the spool first"
+                self.warning = offline_warning(location, describe(exc))
         self.uploader = Uploader(self.mirror, interval=interval).start()
 
     def notes(self) -> list[str]:
@@ -175,7 +177,7 @@ def _diverged(mirror: Mirror, location: GcsLocation, spool: Path, why: str) -> s
     """The error when the bucket's results.csv is not the spool's prefix: which copy holds what."""
     ids = {}
     for name, data in (("bucket", _safe(mirror.remote_results)), ("spool", _safe((spool / RESULTS).read_bytes))):
-        ids[name] = {row.split(",", 1)[0] for row in data.decode("utf-8", "replace").splitlines()[1:] if row}
+        ids[name] = {row["trial_id"] for row in read_rows(data.decode("utf-8", "replace"))}
     only_spool, only_bucket = ids["spool"] - ids["bucket"], ids["bucket"] - ids["spool"]
     head = f"{location}/{RESULTS} is not the spool's ({why}): "
     if not only_spool:
