@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import string
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from hpt_cli.words import signal_name
 
 if TYPE_CHECKING:
     from hpt_cli.trialrun import TrialPayload
@@ -161,7 +162,7 @@ def run_command(payload: TrialPayload) -> dict[str, Any]:
 
     if code != 0:
         tail = f": {last_err[0]}" if last_err else ""
-        what = f"code {code}" if code > 0 else f"signal {_signal_name(-code)}"
+        what = f"code {code}" if code > 0 else f"signal {signal_name(-code)}"
         raise RuntimeError(f"command exited with {what}{tail}")
     if metrics_file.exists():
         try:
@@ -175,14 +176,6 @@ def run_command(payload: TrialPayload) -> dict[str, Any]:
     if last_json:
         return last_json[0]
     raise RuntimeError(NO_METRICS)
-
-
-def _signal_name(number: int) -> str:
-    """SIGTERM for 15; the number itself for a signal Python does not know."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def _pump(source: IO[str], sink: IO[str], last: list, parse_json: bool) -> None:

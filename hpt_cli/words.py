@@ -8,6 +8,16 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("s" if n != 1 else "")
 
 
+def signal_name(number: int) -> str:
+    """`SIGTERM` for 15; the number itself for a signal Python does not know."""
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def first_of(names: list[str], n: int = 3) -> str:
     """`a, b, c and 4 more`: the first `n` names, and how many more there are."""
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hpt_cli.executors.base import Executor, Job, JobResult, JobStatus
+from hpt_cli.words import signal_name
 
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
@@ -356,10 +357,7 @@ def died_with_signal(number: int) -> str:
     """The error of a job whose worker a signal killed. Nothing of hpt's sends SIGKILL to a worker
     whose death is reported this way (a timeout or a cancel is reported as such), so it came from
     outside: most often the kernel's OOM killer."""
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        return f"worker died with signal {number}"
+    name = signal_name(number)
     if number == signal.SIGKILL:
         return f"worker died with signal {name} (out of memory? the kernel's OOM killer sends SIGKILL)"
     return f"worker died with signal {name}"

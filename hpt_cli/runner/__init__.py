@@ -302,7 +302,8 @@ def make_executor(spec: Spec, options: RunOptions, total: int):
     # need not import pandas at all: it is warmed with a data file of your own only
     reads_data = any(a != COMMAND and get(a).needs_data and (":" not in a or spec.data.path is not None)
                      for a in spec.architectures)
-    warmup = ("hpt_cli.warmup:load_data", spec.data.absolute()) if reads_data else None  # as trials get it
+    # the run's data, loaded (and cached for the worker's life) before a worker says it is ready
+    warmup = ("hpt_cli.datasets:load_dataset", spec.data.absolute()) if reads_data else None
     executor = LocalExecutor(len(slots), isolate=options.isolate, slot_env=[s.env for s in slots], warmup=warmup)
     return executor, len(slots), {s.name: s.label for s in slots}, placement
 

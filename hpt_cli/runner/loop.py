@@ -7,6 +7,7 @@ finished trial is already a row, the cancelled ones are not (a rerun runs them).
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import re
@@ -213,7 +214,6 @@ class Runner:
         self._oom_retried: set[str] = set()  # trial ids given that attempt
         self._first_start: dict[str, float] = {}
         self._outside_stops: dict[str, int] = {}  # trial id -> times a stop signal from outside ended it
-        self._folders: dict[str, Path] = {}  # trial id -> its folder, while it runs (see _folder)
         self._rungs: str | None = None  # the scheduler's folder, when the spec has a scheduler
 
     # -- the run ---------------------------------------------------------------------------------
@@ -307,10 +307,7 @@ class Runner:
     # -- GPU out of memory: one more attempt alone on a GPU ----------------------------------------
     def _gpus(self, slot: str | None) -> frozenset[str]:
         """The GPUs a slot's trials see, from its device label ("gpu0,1": {"0", "1"}; "cpu": none)."""
-        label = self.devices.get(slot or "", "")
-        if not label.startswith("gpu") or "@" in label:  # a Dask label names a host's GPU: not placed here
-            return frozenset()
-        return frozenset(label[3:].split(","))
+        return _label_gpus(self.devices.get(slot or "", ""))
 
     def _shares_gpu(self, slot: str | None) -> bool:
         gpus = self._gpus(slot)
@@ -445,7 +442,6 @@ class Runner:
             if result.status == "cancelled" and not (self.stop.is_set() or self.capped):
                 self.dropped += 1  # not asked for: the executor dropped it (Dask)
             trial_log.cap(self._folder(trial.id) / "log.txt", self.log_limit)
-            self._folders.pop(trial.id, None)
             return
         status = {"ok": "ok", "timeout": "timeout"}.get(result.status, "failed")
         if status == "failed" and (result.error or "").startswith("TimeoutError:"):
@@ -500,7 +496,6 @@ class Runner:
         }
         cells = self.columns.row(fields, trial.params, metrics or {})
         self.store.append_results(self.columns.header, [csv_line(cells)])
-        self._folders.pop(trial.id, None)
         self.store.trial_finished(trial.id)
         row = dict(zip(self.columns.header, cells))
         self.counts[status] += 1
@@ -534,12 +529,8 @@ class Runner:
         trial_log.append_note(self._folder(trial_id) / "log.txt", text)
 
     def _folder(self, trial_id: str) -> Path:
-        """The trial's folder in the run folder, created once per trial (a mkdir per call costs
-        about a millisecond on some filesystems, which a sweep of short trials pays twice)."""
-        folder = self._folders.get(trial_id)
-        if folder is None:
-            folder = self._folders[trial_id] = self.store.trial_dir(trial_id)
-        return folder
+        """The trial's folder in the run folder (the store makes it once)."""
+        return self.store.trial_dir(trial_id)
 
     def _consider_best(self, row: dict[str, str]) -> None:
         metric = self.spec.objective.metric
@@ -626,6 +617,13 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a display must not stop the run (e.g. `| head`)
                 self.observers.remove(observer)
                 self.observer_errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
+
+
+@functools.lru_cache(maxsize=None)
+def _label_gpus(label: str) -> frozenset[str]:
+    if not label.startswith("gpu") or "@" in label:  # a Dask label names a host's GPU: not placed here
+        return frozenset()
+    return frozenset(label[3:].split(","))
 
 
 def _outside_stop(result: JobResult) -> str | None:
