@@ -651,16 +651,11 @@ class Checker:
     def resources(self, value: Any) -> Resources:
         if value is _MISSING:
             return Resources()
-        from hpt_cli.devices.placement import parse_gpus_per_trial, parse_trial_memory, per_gpu
+        from hpt_cli.devices.placement import check_gpus_per_trial, parse_trial_memory
 
         r = self.obj(value, "resources", _keys("properties", "resources")) or {}
         gpus = self.convert(r.get("gpus_per_trial", _MISSING), "resources.gpus_per_trial",
-                            parse_gpus_per_trial, 0.0)
-        if isinstance(gpus, float) and 0 < gpus < 1:
-            self.convert(gpus, "resources.gpus_per_trial", per_gpu)
-        elif isinstance(gpus, float) and gpus > 1 and not gpus.is_integer():
-            self.problem("resources.gpus_per_trial",
-                         f"expected a fraction of one GPU (0.25), 1, or a whole number of GPUs, got {gpus:g}")
+                            check_gpus_per_trial, 0.0)
         memory = self.convert(r.get("gpu_memory_per_trial", _MISSING), "resources.gpu_memory_per_trial",
                               parse_trial_memory, None)
         if memory is not None and gpus == 0:  # memory alone: admission by free memory (docs/gpu.md)
