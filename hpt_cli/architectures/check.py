@@ -154,7 +154,7 @@ def _candidates(path: str, domain) -> list[tuple]:
     if isinstance(domain, Choice):
         return [(jsonpos.join(jsonpos.join(path, "values"), i), v, "") for i, v in enumerate(domain.values)]
     if isinstance(domain, Int):  # the values drawn: low, low + step, ... up to the last one within high
-        last = domain.low + (domain.high - domain.low) // domain.step * domain.step
+        last = domain.last
         return [(jsonpos.join(path, "low"), domain.low, ""),
                 (jsonpos.join(path, "high"), last, "" if last == domain.high else f" (the highest value step "
                                                                                   f"{domain.step} reaches)")]

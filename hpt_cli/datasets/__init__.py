@@ -23,7 +23,7 @@ from hpt_cli.architectures.features import ROW_STEP_ARCHITECTURES, is_saved_inde
 from hpt_cli.dates import DateRange, Length, add_months, month_end, month_start, rolling_windows
 from hpt_cli.errors import DataError
 from hpt_cli.spec.model import DataSpec, Rolling
-from hpt_cli.words import and_list
+from hpt_cli.words import and_list, plural
 
 BUNDLED_FILE = "chicago_ridership.csv.gz"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -313,9 +313,9 @@ def _short_notes(ranges: list[DateRange], validation: Length, last: date) -> lis
     r, val, kept = short[0]
     if len(short) == 1:
         return [f"the validation window {val} of {r} ends after the data (last day {last.isoformat()}): "
-                f"its trials validate on {kept} day{'s' if kept != 1 else ''} only"]
+                f"its trials validate on {plural(kept, 'day')} only"]
     return [f"{len(short)} validation windows end after the data, whose last day is {last.isoformat()} (the first: "
-            f"{val} of {r}, {kept} day{'s' if kept != 1 else ''}): their trials validate on less than half a window"]
+            f"{val} of {r}, {plural(kept, 'day')}): their trials validate on less than half a window"]
 
 
 def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[str]) -> list[str]:
@@ -334,7 +334,7 @@ def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[st
         day = repeated.iloc[0]
         count = int((repeated == day).sum())
         more = repeated.nunique() - 1
-        others = f" (and {more} more date{'s' if more != 1 else ''} with several rows)" if more else ""
+        others = f" (and {plural(more, 'more date')} with several rows)" if more else ""
         raise DataError(
             f"{dataset.shown} has {count} rows on {_stamp(day)} in column {dataset.date_column!r}{others}; "
             f"{who} {take} one row per day as one time step: aggregate the file to one row per day "
@@ -346,7 +346,7 @@ def _step_notes(dataset: Dataset, spans: list[tuple[date, date]], archs: list[st
         missing = np.setdiff1d(np.unique(np.concatenate(days)), stamps.to_numpy().astype("datetime64[D]"))
         if len(missing):
             n = len(missing)
-            notes.append(f"{dataset.shown} has no row on {n} day{'s' if n != 1 else ''} of the date ranges used "
+            notes.append(f"{dataset.shown} has no row on {plural(n, 'day')} of the date ranges used "
                          f"(column {dataset.date_column!r}; the first: {missing[0]}); {who} lag{'s' if take == 'takes' else ''} "
                          f"by rows, so across a gap a lag reaches back more days than its number")
     unnamed = [c for c in dataset.frame.columns

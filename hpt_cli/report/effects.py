@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpt_cli.report.load import Results, Row, canonical, value_text
+from hpt_cli.report.load import Results, Row, _clashes, canonical, value_text
 
 MAX_LEVELS = 8  # more distinct numeric values than this: quantile bins
 BINS = 4
@@ -106,8 +106,10 @@ def _effect(results: Results, name: str, pairs: list[tuple[Any, Row]],
 def _labels(distinct: dict[str, Any], order: list[str]) -> list[str]:
     """The labels of `distinct`'s values in `order`: short, with full precision for those whose
     short text would be the same as another's."""
-    short = [value_text(distinct[k]) for k in order]
-    return [value_text(distinct[k], precise=short.count(t) > 1) for k, t in zip(order, short)]
+    texts = {k: value_text(distinct[k]) for k in order}
+    for k in _clashes(texts):
+        texts[k] = value_text(distinct[k], precise=True)
+    return [texts[k] for k in order]
 
 
 def _in_order(distinct: dict[str, Any]) -> list[str]:

@@ -66,13 +66,13 @@ def to_param(name: str, key: str, domain: Domain) -> Param:
     if isinstance(domain, Uniform):
         return Param(name, key, FloatDistribution(domain.low, domain.high, log=domain.log), float, float)
     if isinstance(domain, Int):
-        high = domain.low + (domain.high - domain.low) // domain.step * domain.step
+        high = domain.last
         dist = IntDistribution(domain.low, high, log=domain.log, step=domain.step)
         return Param(name, key, dist, int, _parse_int)
     if isinstance(domain, Quantized):
         return _quantized(name, key, domain)
     if isinstance(domain, Choice) and domain.weights:
-        return _categorical(name, key, tuple(v for v, w in zip(domain.values, domain.weights) if w > 0))
+        return _categorical(name, key, domain.drawn)
     if isinstance(domain, (Choice, Grid)):
         return _categorical(name, key, tuple(domain.values))
     if isinstance(domain, Normal):

@@ -138,8 +138,7 @@ def support(domain):
     if isinstance(domain, Grid):
         return _Values(domain.values)
     if isinstance(domain, Choice):
-        weights = domain.weights or (1,) * len(domain.values)
-        return _Values([v for v, w in zip(domain.values, weights) if w > 0])
+        return _Values(list(domain.drawn))
     if isinstance(domain, Int) and isinstance(domain.low, int) and isinstance(domain.high, int):
         return _Ints(domain.low, domain.high, 1 if domain.log else domain.step)
     if isinstance(domain, Quantized) and domain.q >= 1e-9 * max(abs(domain.low), abs(domain.high), 1):

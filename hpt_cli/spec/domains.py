@@ -136,6 +136,11 @@ class Int(Distribution):
             out["step"] = self.step
         return out
 
+    @property
+    def last(self) -> int:
+        """The highest value drawn: the last step within high (random search, Optuna, the checks)."""
+        return self.low + (self.high - self.low) // self.step * self.step
+
     def sample(self, rng, size):
         import numpy as np
         from scipy import stats
@@ -174,6 +179,12 @@ class Choice(Distribution):
         if self.weights is not None:
             out["weights"] = list(self.weights)
         return out
+
+    @property
+    def drawn(self) -> tuple[Any, ...]:
+        """The values ever drawn: those of weight > 0 (all, without weights)."""
+        weights = self.weights or (1,) * len(self.values)
+        return tuple(v for v, w in zip(self.values, weights) if w > 0)
 
     def sample(self, rng, size):
         p = None
